@@ -1,0 +1,48 @@
+# The two commands of the README: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= sqlite:///./kith.db
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck unit bench clean install dev
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(STAMP)
+
+install: $(STAMP)
+dev: $(DEVSTAMP)
+
+run: $(STAMP)
+	@KITH_DATABASE_URL=$(DB) $(BIN)/kith init --if-new --org Demo --admin-email admin@example.com --admin-password kith-demo-password
+	@echo "Kith: http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/api/v1/docs)"
+	@echo "Login: admin@example.com / kith-demo-password (the admin API key was printed by init on first run)"
+	KITH_DATABASE_URL=$(DB) $(BIN)/kith serve --host 127.0.0.1 --port 8000
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+unit: $(DEVSTAMP)
+	$(BIN)/pytest tests
+
+test: $(DEVSTAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest tests
+
+bench: $(DEVSTAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

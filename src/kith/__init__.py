@@ -1,0 +1,3 @@
+"""Kith: an API-first CRM server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,344 @@
+"""Contact verbs beyond CRUD (seed 001): qualify, capture, assign/reassign and enrich; merge lives in
+``kith.contacts.merge``.
+
+Every verb is one transaction: load (and on PostgreSQL lock) the contact, decide the actor's grant
+through ``kith.auth.access``, apply Kith's own state machine and rules, then the embedders'
+before-hooks (``kith.core.hooks``), and only then write rows plus the verb's event. After-hooks run
+once the transaction has committed. A refusal at any step leaves nothing written.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from kith.auth.access import check_record, require
+from kith.auth.model import Actor
+from kith.auth.permissions import Grant, grant
+from kith.companies.schemas import CompanyPatch
+from kith.companies.tables import companies
+from kith.contacts import enrichment, model
+from kith.contacts.schemas import CaptureIn, ContactCreate, ContactPatch
+from kith.contacts.service import KIND, companies_of
+from kith.contacts.tables import contact_companies, contacts
+from kith.core import clock, hooks, ids
+from kith.core.errors import Conflict, Forbidden, PreconditionFailed, RuleViolation, invalid
+from kith.core.uow import UnitOfWork
+from kith.leads.service import open_lead
+from kith.orgs.schemas import OrgSettings
+from kith.orgs.tables import orgs, users
+from kith.records import crud
+from kith.records import service as rec
+from kith.records.tables import record_tags
+from kith.visitors.tables import visitors
+
+log = logging.getLogger("kith.contacts")
+
+# A capture that loses a race on the email index (PostgreSQL, several processes) is run again;
+# the retry finds the contact the winner created, so two attempts settle it.
+MAX_ATTEMPTS = 4
+
+REASSIGN_RULE = "contact-reassign-manager-only"
+ENRICH_RULE = "contact-enrich-requires-email"
+
+
+# --- shared steps ----------------------------------------------------------------------------------
+
+async def org_settings(uow: UnitOfWork, org_id: str) -> OrgSettings:
+    raw = (await uow.execute(sa.select(orgs.c.settings).where(orgs.c.id == org_id))).scalar_one()
+    return OrgSettings.model_validate(raw)
+
+
+async def _locked(uow: UnitOfWork, actor: Actor, contact_id: str, permission: str = "contact:update"
+                  ) -> dict[str, Any]:
+    row = await crud.load_live(uow, KIND, actor.org_id, contact_id, for_update=True)
+    check_record(actor, permission, row.owner_id, kind="contact", record_id=contact_id)
+    return crud.out(row)
+
+
+async def write_contact(uow: UnitOfWork, actor: Actor, contact: dict[str, Any], values: dict[str, Any]
+                        ) -> dict[str, Any]:
+    """Write ``values`` to a contact read in this transaction; bumps its version."""
+    values = {**values, "updated_at": clock.now(), "version": contact["version"] + 1}
+    c = contacts.c
+    res = await uow.execute(contacts.update().where(c.org_id == actor.org_id, c.id == contact["id"],
+                                                    c.version == contact["version"]).values(**values))
+    if res.rowcount != 1:  # a concurrent writer won the race between our read and write
+        raise PreconditionFailed("the contact changed while this verb ran; try again")
+    if "tags" in values:
+        await rec.set_tags(uow, actor.org_id, "contact", contact["id"], values["tags"])
+    return {**contact, **values}
+
+
+async def _record(uow: UnitOfWork, actor: Actor, type_: str, contact_id: str, data: dict[str, Any],
+                  refs: tuple[str, ...] = ()) -> None:
+    await uow.record(actor.org_id, type_, subject_type="contact", subject_id=contact_id, actor_id=actor.id,
+                     actor_type=actor.kind, data=data, refs=refs)
+
+
+# --- qualify ---------------------------------------------------------------------------------------
+
+async def qualify_contact(uow: UnitOfWork, actor: Actor, contact_id: str) -> dict[str, Any]:
+    """lead → qualified when the qualify rules hold. Qualifying a qualified contact changes nothing."""
+    async with uow.transaction(write=True):
+        contact = await _locked(uow, actor, contact_id)
+        model.assert_stage_change_allowed(contact["stage"], "qualified")
+        if contact["stage"] == "qualified":
+            return contact
+        settings = await org_settings(uow, actor.org_id)
+        model.assert_rules(model.QUALIFY_RULES, contact, settings.model_dump())
+        cmd = hooks.Command("contact.qualify", actor, contact_id)
+        await hooks.run_before(cmd.verb, contact, cmd)
+        before = contact["stage"]
+        contact = await write_contact(uow, actor, contact, {"stage": "qualified"})
+        await _record(uow, actor, "contact.qualified", contact_id, {
+            "before": {"stage": before}, "after": {"stage": "qualified"}, "lead_score": contact["lead_score"],
+            "threshold": settings.qualify_score_threshold})
+        hooks.run_after(uow, "contact.qualified", contact, cmd)
+    return contact
+
+
+# --- capture ---------------------------------------------------------------------------------------
+
+async def capture_contact(uow: UnitOfWork, actor: Actor, cmd: CaptureIn
+                          ) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Match a contact by email or create one, fill its source when empty and open a lead for it.
+    Returns ``(contact, lead, created)``. The lead belongs to the contact's owner (else the actor)."""
+    require(actor, "contact:create")
+    require(actor, "lead:create")
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return await _capture(uow, actor, cmd)
+        except Conflict as exc:
+            if not isinstance(exc.__cause__, IntegrityError) or attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _capture(uow: UnitOfWork, actor: Actor, cmd: CaptureIn) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    c = contacts.c
+    async with uow.transaction(write=True):
+        row = (await uow.execute(sa.select(*KIND.columns).where(
+            c.org_id == actor.org_id, c.email == cmd.email, c.deleted_at.is_(None)))).first()
+        command = hooks.Command("contact.capture", actor, row.id if row else None, cmd.model_dump(exclude_unset=True))
+        created = row is None
+        if row is None:
+            fields = cmd.model_dump(exclude_unset=True, exclude={"lead_title"})
+            fields.setdefault("name", cmd.email.split("@")[0][:200])
+            new = ContactCreate.model_validate(fields)
+            await hooks.run_before(command.verb, {"id": None, **new.model_dump()}, command)
+            contact = await crud.create(uow, actor, KIND, new)
+            source_before = None
+        else:
+            contact = crud.out(row)
+            await hooks.run_before(command.verb, contact, command)
+            source_before = contact["source"]
+            if not contact["source"]:
+                contact = await write_contact(uow, actor, contact, {"source": cmd.source})
+        title = cmd.lead_title or f"{contact['name']} ({cmd.source})"
+        lead = await open_lead(uow, actor, contact["id"], title, cmd.source,
+                               owner_id=contact["owner_id"] or actor.user_id, score=contact["lead_score"])
+        await _record(uow, actor, "contact.captured", contact["id"], {
+            "created": created, "lead_id": lead["id"], "source": cmd.source,
+            "before": {"source": source_before}, "after": {"source": contact["source"]}}, refs=(lead["id"],))
+        hooks.run_after(uow, "contact.captured", {**contact, "lead": lead}, command)
+    return contact, lead, created
+
+
+# --- assign / reassign -----------------------------------------------------------------------------
+
+def _may_assign(actor: Actor, contact: dict[str, Any], owner_id: str, verb: str) -> None:
+    """Seed 004 rule ``contact-reassign-manager-only``: only contact:reassign holders (crm-admin,
+    sales-manager) choose an owner. One exception keeps the lead pool workable: whoever may update
+    contacts may ``assign`` an unowned contact to themselves (claim it)."""
+    if grant(actor.roles, "contact:reassign") is Grant.ALL:
+        return
+    claim = (verb == "assign" and contact["owner_id"] is None and owner_id == actor.user_id
+             and grant(actor.roles, "contact:update") is not Grant.NONE)
+    if not claim:
+        raise Forbidden("only a manager may choose a contact's owner (you may claim an unowned contact "
+                        "for yourself with assign)", extra={"permission": "contact:reassign", "rule": REASSIGN_RULE})
+
+
+async def _active_user(uow: UnitOfWork, org_id: str, user_id: str) -> None:
+    q = sa.select(users.c.id).where(users.c.org_id == org_id, users.c.id == user_id, users.c.is_active.is_(True))
+    if (await uow.execute(q)).first() is None:
+        raise invalid("owner_id", f"no active user {user_id!r} in this org")
+
+
+async def assign_contact(uow: UnitOfWork, actor: Actor, contact_id: str, owner_id: str,
+                         verb: Literal["assign", "reassign"]) -> dict[str, Any]:
+    """``assign`` gives an unowned contact its owner (409 ``already-assigned`` when it has another
+    one); ``reassign`` moves any contact to another owner. Same owner again: nothing changes."""
+    async with uow.transaction(write=True):
+        contact = await _locked(uow, actor, contact_id, "contact:read")
+        _may_assign(actor, contact, owner_id, verb)
+        current = contact["owner_id"]
+        if verb == "assign" and current not in (None, owner_id):
+            raise Conflict("the contact already has an owner: reassign it instead",
+                           extra={"code": "already-assigned", "owner_id": current})
+        await _active_user(uow, actor.org_id, owner_id)
+        if owner_id == current:
+            return contact
+        cmd = hooks.Command(f"contact.{verb}", actor, contact_id, {"owner_id": owner_id})
+        await hooks.run_before(cmd.verb, contact, cmd)
+        contact = await write_contact(uow, actor, contact, {"owner_id": owner_id})
+        await _record(uow, actor, "contact.assigned", contact_id, {
+            "verb": verb, "before": {"owner_id": current}, "after": {"owner_id": owner_id}})
+        hooks.run_after(uow, "contact.assigned", contact, cmd)
+    return contact
+
+
+# --- company links shared by enrich and merge --------------------------------------------------------
+
+async def tidy_company_links(uow: UnitOfWork, actor: Actor, contact_id: str) -> None:
+    """Once a contact has a real company its placeholders go (deleted when no contact uses them);
+    a contact with only placeholders keeps one. Exactly one link stays primary."""
+    cc = contact_companies.c
+    rows = list(await uow.execute(
+        sa.select(cc.company_id, cc.is_primary, companies.c.is_placeholder)
+        .select_from(contact_companies.join(companies, sa.and_(companies.c.org_id == cc.org_id,
+                                                               companies.c.id == cc.company_id)))
+        .where(cc.org_id == actor.org_id, cc.contact_id == contact_id)
+        .order_by(companies.c.is_placeholder, cc.is_primary.desc(), cc.created_at, cc.company_id)))
+    if not rows:
+        return
+    keep = [r for r in rows if not r.is_placeholder] or rows[:1]
+    for r in rows:
+        if r not in keep:
+            await drop_placeholder(uow, actor, contact_id, r.company_id)
+    if not any(r.is_primary for r in keep):
+        await uow.execute(contact_companies.update().where(
+            cc.org_id == actor.org_id, cc.contact_id == contact_id, cc.company_id == keep[0].company_id)
+            .values(is_primary=True))
+
+
+async def drop_placeholder(uow: UnitOfWork, actor: Actor, contact_id: str, company_id: str) -> None:
+    """Unlink a placeholder company; delete it for good when no other contact uses it (seed 000)."""
+    org_id, cc = actor.org_id, contact_companies.c
+    await uow.execute(contact_companies.delete().where(
+        cc.org_id == org_id, cc.contact_id == contact_id, cc.company_id == company_id))
+    await _record(uow, actor, "contact.company-unlinked", contact_id,
+                  {"company_id": company_id, "placeholder": True}, refs=(company_id,))
+    if (await uow.execute(sa.select(cc.contact_id).where(cc.org_id == org_id, cc.company_id == company_id)
+                          .limit(1))).first() is not None:
+        return
+    await uow.execute(visitors.update().where(visitors.c.org_id == org_id, visitors.c.active_company_id == company_id)
+                      .values(active_company_id=None))
+    await uow.execute(record_tags.delete().where(record_tags.c.org_id == org_id, record_tags.c.record_id == company_id))
+    await uow.execute(companies.delete().where(companies.c.org_id == org_id, companies.c.id == company_id))
+    await uow.record(org_id, "company.deleted", subject_type="company", subject_id=company_id, actor_id=actor.id,
+                     actor_type=actor.kind,
+                     data={"permanent": True, "reason": "placeholder replaced by a real company"})
+
+
+# --- enrich ----------------------------------------------------------------------------------------
+
+def _valid(schema: type[BaseModel], facts: dict[str, Any]) -> dict[str, Any]:
+    """The provider's facts that pass ``schema``'s validation; the others are logged and dropped."""
+    while facts:
+        try:
+            return schema.model_validate(facts).model_dump(exclude_unset=True)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            log.warning("enrichment provider gave invalid %s; dropped", sorted(bad))
+            facts = {k: v for k, v in facts.items() if k not in bad} if bad else {}
+    return {}
+
+
+def _gaps(record: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in facts.items() if k in record and record[k] in (None, "")}
+
+
+async def enrich_contact(uow: UnitOfWork, actor: Actor, contact_id: str,
+                         provider: enrichment.EnrichmentProvider) -> dict[str, Any]:
+    """Company from the email domain (free-mail domains skipped): found by domain or created and
+    named after it, linked (replacing a placeholder), its empty fields filled from the provider;
+    the contact's empty fields filled from the provider's person facts. The provider is asked
+    outside the transaction, so a slow provider never holds the database."""
+    async with uow.transaction():
+        row = await crud.load_live(uow, KIND, actor.org_id, contact_id)
+        check_record(actor, "contact:update", row.owner_id, kind="contact", record_id=contact_id)
+    email = row.email
+    if not email:
+        raise RuleViolation(ENRICH_RULE, "a contact needs an email to be enriched", extra={"field": "email"})
+    domain = enrichment.domain_of(email)
+    free_mail = enrichment.is_free_mail(domain)
+    company_facts, person_facts, provider_error = {}, {}, False
+    try:
+        if not free_mail:
+            company_facts = enrichment.facts_dict(await enrichment.ask(provider.lookup, domain))
+        person_facts = enrichment.facts_dict(await enrichment.ask(provider.person, email))
+    except Exception:  # a provider outage degrades enrichment to what the domain tells
+        log.exception("enrichment provider failed for %s", domain)
+        provider_error = True
+    company_facts = _valid(CompanyPatch, company_facts)
+    person_facts = _valid(ContactPatch, {k: v for k, v in person_facts.items() if k != "email"})
+    async with uow.transaction(write=True):
+        contact = await _locked(uow, actor, contact_id)
+        if contact["email"] != email:
+            raise Conflict("the contact's email changed while it was being enriched; try again")
+        cmd = hooks.Command("contact.enrich", actor, contact_id, {"domain": domain, "free_mail": free_mail})
+        await hooks.run_before(cmd.verb, contact, cmd)
+        company_id = None
+        if not free_mail:
+            company_id = await _company_for_domain(uow, actor, domain, company_facts)
+            await _link(uow, actor, contact_id, company_id)
+        values = _gaps(contact, person_facts)
+        before, after = rec.diff(contact, values)
+        if values:
+            contact = await write_contact(uow, actor, contact, values)
+        await _record(uow, actor, "contact.enriched", contact_id, {
+            "domain": domain, "free_mail": free_mail, "company_id": company_id, "provider_error": provider_error,
+            "before": before, "after": after}, refs=(company_id,) if company_id else ())
+        contact["companies"] = await companies_of(uow, actor.org_id, contact_id)
+        hooks.run_after(uow, "contact.enriched", contact, cmd)
+    return contact
+
+
+async def _company_for_domain(uow: UnitOfWork, actor: Actor, domain: str, facts: dict[str, Any]) -> str:
+    """The live company with ``domain`` (its empty fields filled from ``facts``), else a new one."""
+    t = companies.c
+    row = (await uow.execute(sa.select(*[c for c in companies.c if c.name != "org_id"]).where(
+        t.org_id == actor.org_id, t.domain == domain, t.deleted_at.is_(None)))).first()
+    now = clock.now()
+    if row is None:
+        require(actor, "company:create")
+        company: dict[str, Any] = {c.name: None for c in companies.c if c.name not in {"org_id", "deleted_at"}}
+        company.update(facts)
+        company.update(id=ids.new("company"), name=facts.get("name") or enrichment.name_from_domain(domain),
+                       domain=domain, owner_id=actor.user_id, metadata={}, custom_fields={}, tags=[],
+                       is_placeholder=False, enriched_at=now, created_at=now, updated_at=now, version=1)
+        await uow.execute(companies.insert(), {"org_id": actor.org_id, **company})
+        await uow.record(actor.org_id, "company.created", subject_type="company", subject_id=company["id"],
+                         actor_id=actor.id, actor_type=actor.kind,
+                         data={"after": {k: rec.jsonable(v) for k, v in company.items()}, "via": "contact.enrich"})
+        return str(company["id"])
+    check_record(actor, "company:update", row.owner_id, kind="company", record_id=row.id)
+    current = dict(row._mapping)
+    values = _gaps(current, {k: v for k, v in facts.items() if k != "name"})
+    if values:
+        before, after = rec.diff(current, values)
+        values.update(enriched_at=now, updated_at=now, version=row.version + 1)
+        await uow.execute(companies.update().where(t.org_id == actor.org_id, t.id == row.id).values(**values))
+        await uow.record(actor.org_id, "company.updated", subject_type="company", subject_id=row.id,
+                         actor_id=actor.id, actor_type=actor.kind,
+                         data={"before": before, "after": after, "via": "contact.enrich"})
+    return str(row.id)
+
+
+async def _link(uow: UnitOfWork, actor: Actor, contact_id: str, company_id: str) -> None:
+    cc = contact_companies.c
+    mine = (cc.org_id == actor.org_id, cc.contact_id == contact_id)
+    if (await uow.execute(sa.select(cc.company_id).where(*mine, cc.company_id == company_id))).first() is None:
+        await uow.execute(contact_companies.insert(), {
+            "org_id": actor.org_id, "contact_id": contact_id, "company_id": company_id, "is_primary": False,
+            "role": None, "title": None, "created_at": clock.now()})
+        await _record(uow, actor, "contact.company-linked", contact_id, {
+            "company_id": company_id, "before": None, "after": {"is_primary": False}, "via": "contact.enrich"},
+            refs=(company_id,))
+    await tidy_company_links(uow, actor, contact_id)

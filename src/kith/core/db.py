@@ -1,0 +1,174 @@
+"""Engine, metadata and column types shared by every slice.
+
+Invariants kept here:
+- SQLite runs in WAL mode with foreign keys on and a busy timeout; SQLAlchemy's implicit BEGIN is
+  replaced by our own so write transactions start ``BEGIN IMMEDIATE`` (no lock upgrade deadlocks).
+- Datetimes are timezone-aware UTC on the way out, whatever the backend stores.
+- Money is stored as integer minor units (exact sums in SQL on both backends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out; SQLite stores them as sortable UTC text."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Cents(sa.TypeDecorator[Decimal]):
+    """A decimal amount with two places, stored as a BIGINT of hundredths."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * 100).to_integral_value())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def async_url(url: str) -> str:
+    """The async driver URL for a user-facing ``sqlite:///`` or ``postgresql://`` URL."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return str(u.set(drivername="sqlite+aiosqlite"))
+    if backend in {"postgresql", "postgres"}:
+        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def sync_url(url: str) -> str:
+    """The sync driver URL (Alembic, CLI bulk tools) for a user-facing URL."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return str(u.set(drivername="sqlite"))
+    if backend in {"postgresql", "postgres"}:
+        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+# SQLite waits this long for another process's write lock before answering "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def install_sqlite_pragmas(sync_engine: sa.Engine) -> None:
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver: we emit BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Reads run in autocommit mode (each statement its own snapshot; WAL readers never block)
+        # which saves two driver round trips per request; writes take the lock up front.
+        if conn.get_execution_options().get("kith_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One engine per process; ``write_lock`` serialises writers inside this process on SQLite,
+    so they queue on an asyncio lock instead of sleeping in SQLite's busy handler."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.backend = make_url(url).get_backend_name()
+        if self.backend == "postgres":
+            self.backend = "postgresql"
+        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        if self.backend == "postgresql":
+            # Big enough for the concurrency one process serves (a connection closed on return to
+            # an overfull pool is a new PostgreSQL backend on the next request, and loses psycopg's
+            # prepared statements).
+            kwargs.update(pool_size=32, max_overflow=16, pool_pre_ping=False)
+        self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
+        if self.backend == "sqlite":
+            install_sqlite_pragmas(self.engine.sync_engine)
+        self.write_lock: asyncio.Lock | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    def lock(self) -> asyncio.Lock | None:
+        if not self.is_sqlite:
+            return None
+        if self.write_lock is None:
+            self.write_lock = asyncio.Lock()
+        return self.write_lock
+
+    @asynccontextmanager
+    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction; ``write`` takes the writer lock and BEGIN IMMEDIATE."""
+        lock = self.lock() if write else None
+        if lock is not None:
+            await lock.acquire()
+        try:
+            async with self.engine.connect() as conn:
+                if write:
+                    conn = await conn.execution_options(kith_write=True)
+                async with conn.begin():
+                    yield conn
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

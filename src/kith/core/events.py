@@ -1,0 +1,78 @@
+"""The append-only event log, which is also the transactional outbox.
+
+Every verb writes its event(s) through ``UnitOfWork.record`` inside the verb's own transaction,
+so an event exists if and only if the change it describes was committed. Event types are a
+registry: recording an unregistered type is a programming error caught by the tests.
+Each event is indexed under every record it concerns (``event_refs``), which is what a record's
+timeline reads.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from kith.core.db import JSONType, UTCDateTime, metadata
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("org_id", sa.String(40), primary_key=True),
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("subject_type", sa.String(40), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=False),
+    sa.Column("actor_type", sa.String(20), nullable=False),
+    sa.Column("actor_id", sa.String(64)),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Index("ix_events_org_type", "org_id", "type", "id"),
+)
+
+event_refs = sa.Table(
+    "event_refs",
+    metadata,
+    sa.Column("org_id", sa.String(40), primary_key=True),
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(40), primary_key=True),
+)
+
+# type -> what it means. Names are <noun>.<past-tense verb>, never reused.
+EVENT_TYPES: dict[str, str] = {
+    "org.created": "An org was created (kith init).",
+    "org.updated": "Org settings changed.",
+    "user.created": "A user was added to the org.",
+    "user.updated": "A user's name, roles, manager or status changed.",
+    "api_key.created": "An API key was issued to a user.",
+    "api_key.revoked": "An API key was revoked; it fails from that moment.",
+    "contact.created": "A contact was created.",
+    "contact.updated": "Contact fields changed (before/after carry only the changed fields).",
+    "contact.deleted": "A contact was moved to the trash (or erased when data.permanent is true).",
+    "contact.restored": "A contact was restored from the trash.",
+    "company.created": "A company was created.",
+    "company.updated": "Company fields changed.",
+    "company.deleted": "A company was moved to the trash (or erased when data.permanent is true).",
+    "company.restored": "A company was restored from the trash.",
+    "company.stage-changed": "A company moved to another stage (data.mode: advance_only or exact).",
+    "visitor.identified": "The widget identified a visitor (data: contact_id, active_company_id, changes).",
+    "contact.company-linked": "A contact was linked to a company (or the link's role/primary changed).",
+    "contact.company-unlinked": "A contact was unlinked from a company.",
+    "contact.qualified": "A contact moved to stage qualified through the qualify verb (data: before/after stage).",
+    "contact.captured": "A lead capture was recorded for a contact created or matched by email (data: lead_id).",
+    "contact.assigned": "A contact was given an owner (data: verb assign|reassign, before/after owner_id).",
+    "contact.merged": "Duplicate contacts were merged into this one and erased (data: merged_ids, before/after).",
+    "contact.enriched": "A contact was enriched from its email domain and a provider (data: domain, company_id).",
+    "lead.created": "A lead was opened for a contact.",
+}
+
+_TYPE_RE = re.compile(r"^[a-z_]+\.[a-z]+(?:-[a-z]+)*$")
+
+
+def check_registry() -> None:
+    bad = [t for t in EVENT_TYPES if not _TYPE_RE.match(t)]
+    if bad:
+        raise AssertionError(f"event types not of the form <noun>.<past-tense verb>: {bad}")
+
+
+check_registry()

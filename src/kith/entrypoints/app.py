@@ -1,0 +1,113 @@
+"""The ASGI application: routers, conventions and system routes, wired once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Query
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import RedirectResponse, Response
+
+import kith
+from kith.companies.api import api as companies_api
+from kith.config import Settings
+from kith.contacts.api import api as contacts_api
+from kith.core.db import Database
+from kith.core.ratelimit import TokenBucket
+from kith.http import problems
+from kith.http import responses as r
+from kith.http.deps import CurrentActor, Uow
+from kith.http.middleware import BodyLimit, Metrics
+from kith.http.routing import READ, router
+from kith.orgs.api import api as orgs_api
+from kith.records import crud
+from kith.search.api import api as search_api
+from kith.visitors.api import WidgetCors
+from kith.visitors.api import api as widget_api
+from kith.visitors.api import assets as widget_assets
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}},
+        "rule": {"type": "string", "description": "The business rule's id, when a rule refused the verb."},
+    },
+}
+
+system = router("system")
+
+
+@system.get("/trash", responses=READ, summary="What is in the trash")
+async def list_trash(actor: CurrentActor, uow: Uow,
+                     object: Annotated[Literal["contact", "company"] | None, Query()] = None) -> r.JSON:
+    """Records deleted in the last 30 days, restorable with `POST /api/v1/<objects>/{id}/restore` (crm-admin)."""
+    return r.JSON({"data": await crud.list_trash(uow, actor, object, 30)})
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    owns_db = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Kith CRM API",
+        version=kith.__version__,
+        description="Contacts, companies, leads, deals, activities and campaigns. Authenticate with "
+                    "`Authorization: Bearer <api key>`. Errors are RFC 9457 problem+json.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings.database_url)
+    problems.install(app)
+    app.state.widget_limiter = TokenBucket(rate=settings.widget_rate_per_second, burst=settings.widget_burst)
+    for api in (orgs_api, contacts_api, companies_api, widget_api, widget_assets, system, search_api):
+        app.include_router(api)
+
+    @app.get("/healthz", tags=["system"], summary="Liveness and database check")
+    async def healthz() -> r.JSON:
+        async with app.state.db.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return r.JSON({"status": "ok", "database": app.state.db.backend, "version": kith.__version__})
+
+    @app.get("/metrics", tags=["system"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/api/v1/docs")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(WidgetCors)
+    app.add_middleware(Metrics)
+    return app

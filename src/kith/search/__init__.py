@@ -1,0 +1,1 @@
+"""Text search over the CRM records (SQLite FTS5, PostgreSQL full text + trigram)."""

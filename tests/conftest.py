@@ -1,0 +1,205 @@
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, the app, and personas.
+
+Every storage-touching test runs twice, ``[sqlite]`` and ``[postgresql]``. Each test gets its own
+database, copied from a template migrated once per session (a file copy on SQLite,
+``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so no test sees another's rows.
+Under ``CI=true`` an unreachable PostgreSQL fails the run; elsewhere those tests skip.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from kith.auth.model import Actor
+from kith.config import Settings
+from kith.core import migrate
+from kith.core.db import Database
+from kith.core.uow import UnitOfWork
+from kith.entrypoints.app import create_app
+from kith.orgs import service as orgs
+from kith.orgs.schemas import ApiKeyCreate, UserCreate
+
+PG_DSN = os.environ.get("KITH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Run every ``async def`` test on asyncio through anyio's plugin (marked before parametrization)."""
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _pg_admin_url(dbname: str) -> str:
+    base = PG_DSN.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+def _pg_exec(sql: str) -> None:
+    with psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    try:
+        _pg_exec("SELECT 1")
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI but unreachable at {PG_DSN}: {exc}")
+        yield None
+        return
+    name = f"kith_tmpl_{uuid.uuid4().hex[:10]}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        migrate.upgrade(_pg_admin_url(name))
+        yield name
+    finally:
+        _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to a fresh, migrated, empty database of the parametrized backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "kith.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    if template is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN} (required under CI=true)")
+    name = f"kith_t_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_admin_url(name)
+    finally:
+        _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, db=db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kith.test") as c:
+        yield c
+
+
+@dataclass
+class Persona:
+    name: str
+    user_id: str
+    key: str
+    key_id: str
+    roles: tuple[str, ...]
+    org_id: str
+
+    @property
+    def h(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class Org:
+    id: str
+    widget_key: str
+    people: dict[str, Persona] = field(default_factory=dict)
+
+    def __getattr__(self, item: str) -> Persona:
+        try:
+            return self.__dict__["people"][item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+
+# name -> (roles, manager persona name)
+PERSONAS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "manager": (("sales-manager",), None),
+    "rep": (("sales-rep",), "manager"),
+    "other_rep": (("sales-rep",), None),
+    "support": (("support-agent",), None),
+    "marketing": (("marketing",), None),
+    "viewer": (("viewer",), None),
+}
+
+
+async def make_org(db: Database, name: str) -> Org:
+    res = await orgs.create_org(UnitOfWork(db), name=name, admin_email=f"admin@{name.lower()}.test",
+                                admin_password="correct horse battery")
+    org = Org(res.org_id, res.widget_key)
+    keys = await orgs.list_api_keys(UnitOfWork(db), Actor.system(res.org_id), res.user_id)
+    org.people["admin"] = Persona("admin", res.user_id, res.api_key, keys[0]["id"], ("crm-admin",), res.org_id)
+    system = Actor.system(res.org_id)
+    for pname, (roles, manager) in PERSONAS.items():
+        user = await orgs.create_user(UnitOfWork(db), system, UserCreate(
+            email=f"{pname}@{name.lower()}.test", name=pname.replace("_", " ").title(), roles=list(roles),
+            manager_id=org.people[manager].user_id if manager else None))
+        row, key = await orgs.create_api_key(UnitOfWork(db), system, user["id"], ApiKeyCreate(name=pname))
+        org.people[pname] = Persona(pname, user["id"], key, row["id"], roles, res.org_id)
+    return org
+
+
+@pytest.fixture
+async def org(db: Database) -> Org:
+    return await make_org(db, "Acme")
+
+
+@pytest.fixture
+async def other_org(db: Database) -> Org:
+    return await make_org(db, "Globex")
+
+
+async def count_rows(db: Database, *tables: str) -> dict[str, int]:
+    """Row counts of ``tables`` (all tables when none given): the "nothing changed" assertion."""
+    import sqlalchemy as sa
+
+    from kith.tables import metadata
+
+    names = tables or tuple(sorted(metadata.tables))
+    async with db.engine.connect() as conn:
+        return {n: (await conn.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"'))).scalar_one() for n in names}
+
+
+def problem(resp: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert ``resp`` is an RFC 9457 problem with ``status`` and return its body."""
+    assert resp.status_code == status, (resp.status_code, resp.text)
+    assert resp.headers["content-type"].startswith("application/problem+json"), resp.headers
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == status and body["type"].startswith("https://") and body["title"] and body["detail"]
+    return body

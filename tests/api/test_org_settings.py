@@ -7,7 +7,7 @@ import httpx
 from tests.conftest import Org, problem
 
 
-async def test_settings_merge_and_null_restores_the_default(client: httpx.AsyncClient, org: Org) -> None:
+async def test_settings_merge_and_untouched_settings_stay(client: httpx.AsyncClient, org: Org) -> None:
     r = await client.patch("/api/v1/org", headers=org.admin.h, json={"settings": {
         "currency": "eur", "high_value_threshold": {"amount": "75000", "currency": "EUR"}}})
     assert r.status_code == 200, r.text
@@ -15,6 +15,8 @@ async def test_settings_merge_and_null_restores_the_default(client: httpx.AsyncC
     assert s["currency"] == "EUR" and s["high_value_threshold"] == {"amount": "75000.00", "currency": "EUR"}
     assert s["qualify_score_threshold"] == 40  # untouched settings stay
     r = await client.patch("/api/v1/org", headers=org.admin.h, json={"settings": {"currency": None}})
+    assert problem(r, 422)["errors"][0]["field"] == "settings.currency"  # every setting has a value
+    r = await client.patch("/api/v1/org", headers=org.admin.h, json={"settings": {"currency": "usd"}})
     assert r.status_code == 200 and r.json()["settings"]["currency"] == "USD"
     assert r.json()["settings"]["high_value_threshold"]["currency"] == "EUR"
 

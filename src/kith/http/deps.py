@@ -64,6 +64,20 @@ async def actor(
 
 
 CurrentActor = Annotated[Actor, Depends(actor)]
+
+
+def _unstorable(text: str) -> bool:
+    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+async def storable_parameters(request: Request) -> None:
+    """No backend can compare against U+0000 or a lone surrogate (PostgreSQL refuses them in text),
+    so path and query parameters holding one are refused here, once for every route."""
+    bad = [FieldError(name, "may not contain NUL (U+0000) or lone surrogates")
+           for name, value in [*request.path_params.items(), *request.query_params.multi_items()]
+           if isinstance(value, str) and (_unstorable(value) or _unstorable(name))]
+    if bad:
+        raise ValidationFailed("a parameter holds characters that cannot be stored or compared", errors=bad)
 Uow = Annotated[UnitOfWork, Depends(uow)]
 
 RESERVED = frozenset({"limit", "cursor", "sort", "q", "include"})

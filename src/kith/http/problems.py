@@ -58,6 +58,9 @@ async def http_error(_request: Request, exc: Exception) -> Response:
     code = _CODES.get(status, "http-error")
     body = {"type": f"https://kith.dev/problems/{code}", "title": _TITLES.get(status, "Error"),
             "status": status, "detail": str(exc.detail)}
+    if status == 400:
+        # Starlette raises a bare 400 when the body cannot be decoded at all: the body is at fault.
+        body["errors"] = [{"field": "body", "message": str(exc.detail)}]
     return problem_response(body, exc.headers)
 
 

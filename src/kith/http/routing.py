@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from kith.http.deps import storable_parameters
 from kith.http.idempotency import IdempotentRoute
 
 PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -25,4 +26,5 @@ WRITE = problems(400, 401, 403, 404, 409, 412, 413, 422)
 
 
 def router(tag: str) -> APIRouter:
-    return APIRouter(prefix="/api/v1", tags=[tag], route_class=IdempotentRoute)
+    return APIRouter(prefix="/api/v1", tags=[tag], route_class=IdempotentRoute,
+                     dependencies=[Depends(storable_parameters)])

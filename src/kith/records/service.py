@@ -34,7 +34,11 @@ def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str
 
 
 def check_metadata(value: dict[str, Any], field: str = "metadata") -> dict[str, Any]:
-    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError as exc:  # integers beyond 64 bits, nesting deeper than 255 levels
+        raise invalid(field, f"{field} cannot be stored: {exc}") from None
+    if size > MAX_METADATA_BYTES:
         raise invalid(field, f"{field} is larger than {MAX_METADATA_BYTES} bytes")
     return value
 

@@ -38,10 +38,21 @@ def tokenize(text: str) -> list[str]:
     return list(out)
 
 
+# Characters that only separate words in what people search for (names, emails, domains, phone
+# numbers): a query holding no other symbol is answered by the full-text index alone.
+WORD_SEPARATORS = frozenset(" \t@.-'\u2019,/+:;()\"")
+
+
+def has_symbols(text: str) -> bool:
+    """Whether ``text`` holds a symbol the tokenizer drops and people mean literally (``%``,
+    ``_``, ``&``, ``#``, ``\\``...): such a query also matches as a literal substring."""
+    return any(not _is_token_char(ch) and ch not in WORD_SEPARATORS for ch in text)
+
+
 def clean(text: str) -> str:
     """The query with control characters and lone surrogates removed and spaces collapsed: what is
     compared with whole field values (exact and prefix ranking, substring matching)."""
-    kept = "".join(ch for ch in text if unicodedata.category(ch) not in {"Cc", "Cs", "Cn"} or ch in " \t")
+    kept = "".join(" " if unicodedata.category(ch) in {"Cc", "Cs", "Cn"} else ch for ch in text)
     return " ".join(kept.split())
 
 
@@ -51,17 +62,19 @@ class Terms:
     whole: str  # the cleaned query, lower-cased: compared with whole values (rank 0/1, substrings)
     joined: str  # the tokens lower-cased and joined by one space ("o'brien" -> "o brien")
     first: str  # the first token lower-cased: a word of the name starting with it ranks 2
+    literal: bool = False  # the query holds symbols: it also matches as a literal substring
 
     @property
     def empty(self) -> bool:
-        return not self.tokens
+        """Nothing to search for: no token and no symbol to match literally."""
+        return not self.tokens and not self.literal
 
 
 def parse(text: str) -> Terms:
     cleaned = clean(text)
     tokens = tuple(tokenize(cleaned))
     return Terms(tokens=tokens, whole=cleaned.lower(), joined=" ".join(t.lower() for t in tokens),
-                 first=tokens[0].lower() if tokens else "")
+                 first=tokens[0].lower() if tokens else "", literal=bool(cleaned) and has_symbols(cleaned))
 
 
 def fts5_match(tokens: tuple[str, ...] | list[str]) -> str:

@@ -1,7 +1,8 @@
 """Concurrent HTTP load: `wrk` with a Lua script when installed, else a small asyncio client.
 
-Both send the same requests: POST bodies with a unique email per request, or GETs cycling
-through a list of paths. Both answer a ``LoadResult`` (req/s, latency percentiles, errors).
+Both send the same requests: POST bodies from a template with a unique email (and visitor_id) per
+request, POSTs cycling through fixed bodies, or GETs cycling through a list of paths. Both
+answer a ``LoadResult`` (req/s, latency percentiles, errors).
 """
 
 from __future__ import annotations
@@ -51,21 +52,37 @@ def wrk_available() -> bool:
 
 
 def body_template(run_tag: str) -> str:
-    """A JSON body with ``{n}`` and ``{r}`` holes (Python and Lua fill them the same way)."""
+    """A JSON body with ``%(n)s`` (counter), ``%(t)s`` (thread/connection) and ``%(r)s`` (random)
+    holes: Python and Lua fill them the same way."""
     return ('{"name":"Bench %(n)s","first_name":"Bench","last_name":"User %(n)s",'
             '"email":"' + run_tag + '-%(t)s-%(n)s-%(r)s@example.com","stage":"qualified","source":"bench"}')
+
+
+def identify_template(run_tag: str) -> str:
+    """A widget identify body: a fresh visitor_id and a fresh email on every request (a new visitor)."""
+    return ('{"visitor_id":"v-' + run_tag + '-%(t)s-%(n)s-%(r)s","email":"' + run_tag
+            + '-%(t)s-%(n)s-%(r)s@example.com","name":"Visitor %(n)s"}')
+
+
+_HOLE = re.compile(r"%\((n|t|r)\)s")
 
 
 def _lua_string(s: str) -> str:
     return json.dumps(s)  # a JSON string literal is a valid Lua string literal for ASCII text
 
 
-def _post_script(path: str, headers: dict[str, str], run_tag: str) -> str:
-    tmpl = body_template(run_tag).replace('%(n)s', '%d').replace('%(t)s', '%d').replace('%(r)s', '%d')
-    hdrs = "\n".join(f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+def _lua_headers(headers: dict[str, str]) -> str:
+    return "\n".join(f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+
+
+def _post_script(path: str, headers: dict[str, str], template: str) -> str:
+    if "%" in _HOLE.sub("", template):
+        raise ValueError(f"a body template holds no % but its holes: {template!r}")
+    lua_args = {"n": "counter", "t": "(tid or 0)", "r": "rnd"}
+    args = ", ".join(lua_args[h] for h in _HOLE.findall(template))
     return f"""
 wrk.method = "POST"
-{hdrs}
+{_lua_headers(headers)}
 local counter = 0
 local nthreads = 0
 function setup(thread)
@@ -77,15 +94,34 @@ function init(args)
 end
 request = function()
   counter = counter + 1
-  local body = string.format({_lua_string(tmpl)}, counter, counter, tid or 0, counter,
-                             math.random(1, 1000000000))
+  local rnd = math.random(1, 1000000000)
+  local body = string.format({_lua_string(_HOLE.sub("%d", template))}, {args})
   return wrk.format("POST", {_lua_string(path)}, nil, body)
 end
 """
 
 
+def _cycle_script(path: str, headers: dict[str, str], bodies: list[str]) -> str:
+    items = ",\n".join(_lua_string(b) for b in bodies)
+    return f"""
+wrk.method = "POST"
+{_lua_headers(headers)}
+local bodies = {{
+{items}
+}}
+local i = 0
+function init(args)
+  i = math.random(0, #bodies)
+end
+request = function()
+  i = i + 1
+  return wrk.format("POST", {_lua_string(path)}, nil, bodies[(i % #bodies) + 1])
+end
+"""
+
+
 def _get_script(paths: list[str], headers: dict[str, str]) -> str:
-    hdrs = "\n".join(f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+    hdrs = _lua_headers(headers)
     items = ",\n".join(_lua_string(p) for p in paths)
     return f"""
 {hdrs}
@@ -198,17 +234,34 @@ _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)")
 
 
 def post_load(base: str, path: str, headers: dict[str, str], run_tag: str, *, seconds: float,
-              opts: LoadOpts) -> LoadResult:
+              opts: LoadOpts, template: str | None = None) -> LoadResult:
+    """POSTs whose body is ``template`` (default ``body_template(run_tag)``) with its holes filled."""
+    tmpl = template if template is not None else body_template(run_tag)
     if opts.use_wrk:
-        return run_wrk(base, _post_script(path, headers, run_tag), seconds=seconds,
+        return run_wrk(base, _post_script(path, headers, tmpl), seconds=seconds,
                        connections=opts.connections, threads=opts.threads)
-    tmpl = body_template(run_tag)
     hdrs = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     hdrs["Content-Type"] = "application/json"
 
     def make(wid: int, n: int) -> tuple[str, str, dict[str, str], bytes]:
         body = tmpl % {"n": n, "t": wid, "r": random.randrange(1, 1_000_000_000)}
         return "POST", path, hdrs, body.encode()
+
+    return asyncio.run(_asyncio_load(base, make, seconds=seconds, connections=opts.connections))
+
+
+def cycle_post_load(base: str, path: str, headers: dict[str, str], bodies: list[str], *, seconds: float,
+                    opts: LoadOpts) -> LoadResult:
+    """POSTs cycling through fixed ``bodies`` (returning visitors: the same identify again)."""
+    if opts.use_wrk:
+        return run_wrk(base, _cycle_script(path, headers, bodies), seconds=seconds,
+                       connections=opts.connections, threads=opts.threads)
+    hdrs = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    hdrs["Content-Type"] = "application/json"
+    encoded = [b.encode() for b in bodies]
+
+    def make(wid: int, n: int) -> tuple[str, str, dict[str, str], bytes]:
+        return "POST", path, hdrs, encoded[(wid * 7919 + n) % len(encoded)]
 
     return asyncio.run(_asyncio_load(base, make, seconds=seconds, connections=opts.connections))
 

@@ -1,6 +1,6 @@
 """Kith's benchmark: where Kith stands against the limits of the machine, in one table.
 
-    .venv/bin/python bench/run.py [--quick] [--backend sqlite|postgresql|both] [--rows 100000]
+    .venv/bin/python bench/run.py [--quick] [--backend sqlite|postgresql|both] [--rows 100000] [--search-rows 1000000]
 
 Every figure in the table is measured in the same run, so the ratios between columns mean
 something; absolute numbers move from run to run. See bench/README.md for what each row measures.
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -52,16 +53,30 @@ class Sizes:
     wrk_threads: int
     list_requests: int
     rows: int  # contacts in the org when the list is measured
+    search_rows: int  # contacts in the org when search is measured
+    search_requests: int  # per search measure, cycling through SEARCH_TERMS ...
+    search_budget: float  # ... or until this many seconds are spent (slow searches must not stall the run)
+    identify_calls: int  # in-process identify calls (new, then returning) and raw replays of each kind
 
 
-def sizes(quick: bool, rows: int | None) -> Sizes:
+def sizes(quick: bool, rows: int | None, search_rows: int | None = None) -> Sizes:
     if quick:
         return Sizes(raw_bulk=5_000, raw_single=300, service_seq=300, service_conc=300, tasks=32,
                      http_seconds=3, http_warmup=1, connections=32, wrk_threads=1, list_requests=60,
-                     rows=rows or 10_000)
+                     rows=rows or 10_000, search_rows=search_rows or 20_000, search_requests=50, search_budget=3,
+                     identify_calls=100)
     return Sizes(raw_bulk=20_000, raw_single=2_000, service_seq=2_000, service_conc=2_000, tasks=32,
                  http_seconds=10, http_warmup=2, connections=32, wrk_threads=1, list_requests=300,
-                 rows=rows or 100_000)
+                 rows=rows or 100_000, search_rows=search_rows or 1_000_000, search_requests=300, search_budget=30,
+                 identify_calls=1000)
+
+
+# What the search rows look for, cycled (dbkit's word lists: realistic name frequencies, so a
+# prefix hits about as many contacts as it would in a real CRM; the run reports how many).
+SEARCH_TERMS = ("mar", "john", "garc", "john sm", "kowal")
+IDENTIFY = "/api/v1/widget/identify"
+# Widget calls are rate-limited per key (KITH_WIDGET_RATE, default 100/s): lifted for the benchmark.
+UNLIMITED_WIDGET = {"KITH_WIDGET_RATE": "1000000000", "KITH_WIDGET_BURST": "1000000000"}
 
 
 # ---- clean-up: servers, temp files, scratch databases -------------------------------------------
@@ -184,6 +199,10 @@ def p50_p99(samples: list[float]) -> str:
     return f"{pct(samples, 0.50):.2f} / {pct(samples, 0.99):.2f}"
 
 
+def p50_p95(samples: list[float]) -> str:
+    return f"{pct(samples, 0.50):.1f} / {pct(samples, 0.95):.1f}"
+
+
 async def service_creates(url: str, api_key: str, tag: str, sz: Sizes) -> dict[str, Any]:
     from kith.contacts.schemas import ContactCreate
     from kith.contacts.service import create_contact
@@ -218,6 +237,102 @@ async def service_creates(url: str, api_key: str, tag: str, sz: Sizes) -> dict[s
     finally:
         await db.dispose()
     return {"seq": sz.service_seq / seq_s, "conc": sz.service_conc / conc_s, "ids": created}
+
+
+async def service_identify(url: str, org_id: str, tag: str, sz: Sizes) -> dict[str, Any]:
+    """``kith.visitors.service.identify`` in-process over ``sz.tasks`` concurrent tasks: new
+    visitors (fresh visitor_id + email), then the same visitors again (returning). Also captures
+    the SQL one call of each kind sends (to replay with the raw driver)."""
+    from sqlalchemy import event
+
+    from kith.core.db import Database
+    from kith.visitors import service as widget
+    from kith.visitors.schemas import IdentifyIn
+
+    def cmd(kind: str, i: int) -> IdentifyIn:
+        return IdentifyIn.model_validate({"visitor_id": f"sv-{tag}-{kind}-{i}",
+                                          "email": f"{tag}-sv{kind}-{i}@example.com", "name": f"Visitor {i}"})
+
+    db = Database(url)
+    seen: list[tuple[str, Any, bool]] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        seen.append((statement, params, many))
+
+    async def run(cmds: list[IdentifyIn]) -> float:
+        async def worker(chunk: list[IdentifyIn]) -> None:
+            for c in chunk:
+                await widget.identify(db, org_id, c)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(cmds[i::sz.tasks]) for i in range(sz.tasks)))
+        return len(cmds) / (time.perf_counter() - t0)
+
+    try:
+        for i in range(20):  # warm-up
+            await widget.identify(db, org_id, cmd("warm", i))
+        probes = [cmd("probe", i) for i in range(sz.tasks)]
+        event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+        new_sql: list[Any] = []
+        for p in probes:  # new visitors
+            await widget.identify(db, org_id, p)
+            new_sql.append((list(seen), dbkit.fresh_values(seen, (p.visitor_id, p.email or ""))))
+            seen.clear()
+        ret_sql: list[Any] = []
+        for p in probes:  # the same again: returning visitors (one template each: they update their own rows)
+            await widget.identify(db, org_id, p)
+            ret_sql.append((list(seen), dbkit.fresh_values(seen)))
+            seen.clear()
+        event.remove(db.engine.sync_engine, "before_cursor_execute", grab)
+        cmds = [cmd("conc", i) for i in range(sz.identify_calls)]
+        new = await run(cmds)
+        returning = await run(cmds)
+    finally:
+        await db.dispose()
+    return {"new": new, "returning": returning, "new_sql": new_sql, "returning_sql": ret_sql}
+
+
+def statement_count(captured: list[tuple[str, Any, bool]]) -> tuple[int, int]:
+    """(statements, writes) in a captured transaction, BEGIN left out (COMMIT is not a statement)."""
+    kinds = [sql.lstrip().split(None, 1)[0].upper() for sql, _, _ in captured]
+    return sum(1 for k in kinds if k != "BEGIN"), sum(1 for k in kinds if k in {"INSERT", "UPDATE", "DELETE"})
+
+
+async def service_search(url: str, api_key: str, terms: tuple[str, ...]) -> list[dict[str, Any]]:
+    """For each term, the SQL Kith sends for `GET /api/v1/contacts?q=` (``list_contacts`` sorted by
+    relevance, as the route does) and for `GET /api/v1/search?q=` (``search``: one statement per
+    searchable type), captured with a ``before_cursor_execute`` hook, to replay with the raw driver."""
+    from sqlalchemy import event
+
+    from kith.contacts.service import list_contacts
+    from kith.core.db import Database
+    from kith.core.listing import ListQuery
+    from kith.core.uow import UnitOfWork
+    from kith.orgs import service as orgs
+    from kith.search import service as search
+
+    db = Database(url)
+    captured: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            captured.append((statement, parameters))
+
+    out: list[dict[str, Any]] = []
+    try:
+        actor = await orgs.authenticate(db, api_key)
+        event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+        for term in terms:
+            captured.clear()
+            page = await list_contacts(UnitOfWork(db), actor, ListQuery(q=term, sort="relevance"))
+            list_sql = list(captured)
+            captured.clear()
+            hits = await search.search(UnitOfWork(db), actor, term)
+            out.append({"term": term, "list_sql": list_sql, "list_rows": len(page.data),
+                        "search_sql": list(captured), "search_hits": len(hits.data)})
+    finally:
+        await db.dispose()
+    return out
 
 
 async def service_list(url: str, api_key: str, n: int) -> dict[str, Any]:
@@ -255,31 +370,53 @@ async def service_list(url: str, api_key: str, n: int) -> dict[str, Any]:
     return {"samples": samples, "rows": rows, "sql": statement, "params": params}
 
 
-def http_list(base: str, api_key: str, n: int) -> tuple[list[float], int]:
-    """Sequential requests on one keep-alive connection (stdlib http.client: little client overhead)."""
+def http_sequential(base: str, headers: dict[str, str], paths: list[str], n: int, *, warmup: int = 10,
+                    budget: float | None = None, min_n: int = 20) -> tuple[list[float], int]:
+    """Sequential GETs cycling through ``paths`` on one keep-alive connection (stdlib http.client:
+    little client overhead); ``warmup`` requests first; stops early once ``budget`` seconds of
+    measuring are spent and at least ``min_n`` requests measured. Returns the seconds per
+    request and the last response's size."""
     import http.client
     from urllib.parse import urlsplit
 
     u = urlsplit(base)
-    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=30)
-    headers = {"Authorization": f"Bearer {api_key}"}
+    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=60)
     samples: list[float] = []
     size = 0
+    start = time.perf_counter()
     try:
-        for i in range(10 + n):
+        for i in range(warmup + n):
+            path = paths[i % len(paths)]
             t0 = time.perf_counter()
-            conn.request("GET", "/api/v1/contacts?stage=qualified&sort=-created_at", headers=headers)
+            conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
             body = resp.read()
             elapsed = time.perf_counter() - t0
             if resp.status != 200:
-                raise RuntimeError(f"list answered {resp.status}: {body[:300]!r}")
-            if i >= 10:
+                raise RuntimeError(f"GET {path} answered {resp.status}: {body[:300]!r}")
+            if i >= warmup:
                 samples.append(elapsed)
+                if budget is not None and time.perf_counter() - start > budget and len(samples) >= min_n:
+                    break
+            else:
+                start = time.perf_counter()
             size = len(body)
     finally:
         conn.close()
     return samples, size
+
+
+def http_list(base: str, api_key: str, n: int) -> tuple[list[float], int]:
+    return http_sequential(base, {"Authorization": f"Bearer {api_key}"},
+                           ["/api/v1/contacts?stage=qualified&sort=-created_at"], n)
+
+
+def per_term(samples: list[float], terms: int, warmup: int) -> list[list[float]]:
+    """Split samples taken cycling through ``terms`` queries after ``warmup`` requests by term."""
+    out: list[list[float]] = [[] for _ in range(terms)]
+    for j, s in enumerate(samples):
+        out[(warmup + j) % terms].append(s)
+    return out
 
 
 # ---- one backend --------------------------------------------------------------------------------
@@ -290,6 +427,22 @@ def kith_init(url: str, workdir: Path) -> dict[str, str]:
                          capture_output=True, text=True, check=True, cwd=workdir)
     creds: dict[str, str] = json.loads(out.stdout.strip().splitlines()[-1])
     return creds
+
+
+def top_up(url: str, backend: str, org: str, owner: str, target: int, log: Callable[[str], None],
+           seed: int = 1) -> None:
+    """Bring the org to ``target`` contacts with the raw bulk path (``dbkit.bulk_load``: search
+    index rebuilt after the load, PostgreSQL analyzed); creation times spread over a year."""
+    have = dbkit.count_contacts(url, org)
+    if have < target:
+        t0 = time.perf_counter()
+        chunks = dbkit.contact_row_chunks(backend, org, owner, target - have, spread_days=365, seed=seed)
+        done = dbkit.bulk_load(url, chunks)
+        log(f"[{backend}] bulk-loaded {done['rows']:,.0f} rows in {time.perf_counter() - t0:.1f}s "
+            f"(insert {done['insert_s']:.1f}s = {done['rows'] / done['insert_s']:,.0f} rows/s; search index "
+            f"rebuilt in {done['index_s']:.1f}s)")
+    elif backend == "postgresql":
+        dbkit.analyze(url)  # what autovacuum would have done by now; keeps the plan deterministic
 
 
 def run_backend(backend: str, sz: Sizes, workdir: Path, use_wrk: bool, log: Callable[[str], None],
@@ -327,11 +480,20 @@ def run_backend(backend: str, sz: Sizes, workdir: Path, use_wrk: bool, log: Call
         svc = uvloop_run(service_creates(url, key, tag, sz))
         res["svc_seq"], res["svc_conc"] = svc["seq"], svc["conc"]
         log(f"[{backend}] create_contact sequential {svc['seq']:,.0f}/s; {sz.tasks} tasks {svc['conc']:,.0f}/s")
+        ident = uvloop_run(service_identify(url, org, tag, sz))
+        res["svc_identify"] = {k: ident[k] for k in ("new", "returning")}
+        res["identify_sql"] = {k: statement_count(ident[f"{k}_sql"][0][0]) for k in ("new", "returning")}
+        res["raw_identify"] = {k: sz.identify_calls / dbkit.replay_transactions(
+            url, ident[f"{k}_sql"], sz.identify_calls, connections=sz.tasks) for k in ("new", "returning")}
+        log(f"[{backend}] identify in-process, {sz.tasks} tasks: new {ident['new']:,.0f}/s, returning "
+            f"{ident['returning']:,.0f}/s; its SQL ({res['identify_sql']['new'][0]} / "
+            f"{res['identify_sql']['returning'][0]} statements) replayed raw: {res['raw_identify']['new']:,.0f}/s "
+            f"/ {res['raw_identify']['returning']:,.0f}/s")
 
         # 3. HTTP against `kith serve`
         port = free_port()
         server = start_server([str(VENV_BIN / "kith"), "serve", "--db", url, "--port", str(port)], port,
-                              workdir / f"kith-serve-{backend}.log")
+                              workdir / f"kith-serve-{backend}.log", env=UNLIMITED_WIDGET)
         try:
             base = f"http://127.0.0.1:{port}"
             auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -346,17 +508,26 @@ def run_backend(backend: str, sz: Sizes, workdir: Path, use_wrk: bool, log: Call
                 base, paths, auth, seconds=sz.http_seconds, opts=load))
             log(f"[{backend}] HTTP GET {res['http_get'].brief()}")
 
-            # 4. the list at `rows` contacts: top up with raw executemany, then measure
-            have = dbkit.count_contacts(url, org)
-            if have < sz.rows:
-                t0 = time.perf_counter()
-                rows = dbkit.contact_rows(backend, org, owner, sz.rows - have, f"{tag}-bulk", spread_days=365)
-                secs = dbkit.executemany(url, rows, batch=5000)
-                log(f"[{backend}] bulk-loaded {len(rows):,} rows in {time.perf_counter() - t0:.1f}s "
-                    f"({len(rows) / secs:,.0f} rows/s insert)")
-                del rows
-            if backend == "postgresql":
-                dbkit.analyze(url)  # what autovacuum would have done by now; keeps the plan deterministic
+            # 4. widget identify: new visitors, then visitors identified in the warm-up coming back
+            widget = {"X-Kith-Widget-Key": creds["widget_key"], "Content-Type": "application/json",
+                      "Origin": "https://www.example.com"}
+            warm_tag = f"{tag}-iw"
+            loadgen.post_load(base, IDENTIFY, widget, warm_tag, seconds=sz.http_warmup, opts=load,
+                              template=loadgen.identify_template(warm_tag))
+            res["identify_new"] = measured(server, lambda: loadgen.post_load(
+                base, IDENTIFY, widget, f"{tag}-in", seconds=sz.http_seconds, opts=load,
+                template=loadgen.identify_template(f"{tag}-in")))
+            log(f"[{backend}] HTTP identify, new visitors {res['identify_new'].brief()}")
+            bodies = dbkit.identify_bodies(url, org, f"v-{warm_tag}-", limit=1000)
+            res["identify_returning_pool"] = len(bodies)
+            loadgen.cycle_post_load(base, IDENTIFY, widget, bodies, seconds=sz.http_warmup, opts=load)
+            res["identify_returning"] = measured(server, lambda: loadgen.cycle_post_load(
+                base, IDENTIFY, widget, bodies, seconds=sz.http_seconds, opts=load))
+            log(f"[{backend}] HTTP identify, returning visitors (cycling {len(bodies)}) "
+                f"{res['identify_returning'].brief()}")
+
+            # 5. the list at `rows` contacts: top up with raw executemany/COPY, then measure
+            top_up(url, backend, org, owner, sz.rows, log)
             res["list_count"] = dbkit.count_contacts(url, org)
             lst = uvloop_run(service_list(url, key, sz.list_requests))
             res["svc_list"], res["list_rows"] = lst["samples"], lst["rows"]
@@ -366,6 +537,30 @@ def run_backend(backend: str, sz: Sizes, workdir: Path, use_wrk: bool, log: Call
             res["http_list"], res["list_bytes"] = http_list(base, key, sz.list_requests)
             log(f"[{backend}] list at {res['list_count']:,} contacts: HTTP {p50_p99(res['http_list'])} ms, "
                 f"service {p50_p99(res['svc_list'])} ms, raw SQL {p50_p99(res['raw_list'])} ms")
+
+            # 6. search at `search_rows` contacts: the list's `q=` and /search, beside the same SQL raw
+            top_up(url, backend, org, owner, sz.search_rows, log, seed=2)
+            res["search_count"] = dbkit.count_contacts(url, org)
+            terms = uvloop_run(service_search(url, key, SEARCH_TERMS))
+            for t in terms:
+                t["matches"] = dbkit.count_matches(url, *t["list_sql"][0]) if len(t["list_sql"]) == 1 else None
+            res["search_terms"] = terms
+            warm = len(terms)  # one request per term; a multiple of the term count: sample j is term j % len(terms)
+            bearer = {"Authorization": f"Bearer {key}"}
+            for name, route, sql_key in (("search_list", "/api/v1/contacts?q=", "list_sql"),
+                                         ("search", "/api/v1/search?q=", "search_sql")):
+                res[f"raw_{name}"] = dbkit.time_queries(url, [t[sql_key] for t in terms], sz.search_requests,
+                                                        warmup=warm, budget_s=sz.search_budget, min_n=2 * warm)
+                res[f"http_{name}"], _ = http_sequential(
+                    base, bearer, [route + urllib.parse.quote(t["term"]) for t in terms], sz.search_requests,
+                    warmup=warm, budget=sz.search_budget, min_n=2 * warm)
+            log(f"[{backend}] search at {res['search_count']:,} contacts (matches per term: "
+                + ", ".join(f"{t['term']!r} {t['matches'] or 0:,}" for t in terms) + "): "
+                f"list q= HTTP {p50_p95(res['http_search_list'])} ms, raw SQL {p50_p95(res['raw_search_list'])} ms; "
+                f"/search HTTP {p50_p95(res['http_search'])} ms, raw SQL {p50_p95(res['raw_search'])} ms (p50 / p95)")
+            first = terms[0]
+            res["search_plan"] = [dbkit.explain(url, sql, params) for sql, params in first["list_sql"]]
+            res["search_sql"] = [" ".join(sql.split()) for sql, _ in first["list_sql"]]
         finally:
             CLEANUP.stop(server)
     finally:
@@ -399,6 +594,31 @@ def run_bare(sz: Sizes, workdir: Path, use_wrk: bool, log: Callable[[str], None]
 
 # ---- the table ----------------------------------------------------------------------------------
 
+def rps_cell(r: loadgen.LoadResult, bare: loadgen.LoadResult) -> str:
+    return f"{r.rps:,.0f} (bare {bare.rps / r.rps:.1f}× faster)" + (f", {r.errors} errors" if r.errors else "")
+
+
+def cpu_lat_cell(r: loadgen.LoadResult, bare: loadgen.LoadResult) -> str:
+    return f"{r.cpu_ms:.2f} ({r.cpu_ms / bare.cpu_ms:.1f}× bare); {r.p50_ms:.1f} / {r.p99_ms:.1f}"
+
+
+def lat_cell(samples: list[float], wanted: int) -> str:
+    return p50_p95(samples) + (f" (n={len(samples)}: time budget)" if len(samples) < wanted else "")
+
+
+def search_note(res: dict[str, dict[str, Any]]) -> str:
+    """Which terms the search rows cycled through, and how many contacts each matches per backend."""
+    per: dict[str, list[str]] = {}
+    for b in BACKENDS:
+        for t in res.get(b, {}).get("search_terms", []):
+            per.setdefault(t["term"], []).append(
+                f"{LABEL[b]} {t['matches']:,}" if t["matches"] is not None else f"{LABEL[b]} ?")
+    if not per:
+        return ""
+    return ("Search terms, cycled (contacts each matches, i.e. ranked for one page): "
+            + "; ".join(f"`{term}` ({', '.join(v)})" for term, v in per.items()) + ".")
+
+
 def table(res: dict[str, dict[str, Any]], bare: dict[str, Any], sz: Sizes, tool: str) -> str:
     def cell(backend: str, fn: Callable[[dict[str, Any]], str]) -> str:
         r = res.get(backend)
@@ -411,6 +631,7 @@ def table(res: dict[str, dict[str, Any]], bare: dict[str, Any], sz: Sizes, tool:
 
     bp, bg = bare["http_post"], bare["http_get"]
     count = "/".join(f"{res[b]['list_count']:,}" for b in BACKENDS if b in res and "list_count" in res[b])
+    scount = "/".join(f"{res[b]['search_count']:,}" for b in BACKENDS if b in res and "search_count" in res[b])
     lines = [
         ("Raw driver executemany into the migrated contacts table, 1,000 rows per commit (rows/s)",
          lambda r: f"{r['raw_bulk']:,.0f}",
@@ -448,6 +669,32 @@ def table(res: dict[str, dict[str, Any]], bare: dict[str, Any], sz: Sizes, tool:
         ("HTTP GET latency p50 / p99 (ms)",
          lambda r: f"{r['http_get'].p50_ms:.1f} / {r['http_get'].p99_ms:.1f}",
          f"bare: {bg.p50_ms:.1f} / {bg.p99_ms:.1f}"),
+        ("Identify's own SQL (captured from one call) replayed through the raw driver, one transaction per "
+         f"identify (SQLite one after the other, PostgreSQL over {sz.tasks} connections): new / returning "
+         "visitors (/s)",
+         lambda r: f"{r['raw_identify']['new']:,.0f} / {r['raw_identify']['returning']:,.0f} "
+                   f"({r['identify_sql']['new'][0]} / {r['identify_sql']['returning'][0]} statements, "
+                   f"{r['identify_sql']['new'][1]} / {r['identify_sql']['returning'][1]} writes per identify)",
+         "the database's floor under one identify (fresh ids, emails and visitor_ids substituted per replay)"),
+        (f"Service `identify` in-process, {sz.tasks} concurrent tasks: new / returning visitors (/s)",
+         lambda r: f"{r['svc_identify']['new']:,.0f} / {r['svc_identify']['returning']:,.0f} "
+                   f"({r['raw_identify']['new'] / r['svc_identify']['new']:.1f}× / "
+                   f"{r['raw_identify']['returning'] / r['svc_identify']['returning']:.1f}× below the raw replay)",
+         "the raw replay (row above)"),
+        (f"HTTP `POST /api/v1/widget/identify`, new visitors (fresh visitor_id + email each), {sz.connections} "
+         "connections (req/s)",
+         lambda r: rps_cell(r["identify_new"], bp),
+         f"**aim ≥ 1,000/s on SQLite**; bare FastAPI POST {bp.rps:,.0f} req/s"),
+        ("HTTP identify, new visitors: server CPU per request (ms); latency p50 / p99 (ms)",
+         lambda r: cpu_lat_cell(r["identify_new"], bp),
+         f"bare POST: {bp.cpu_ms:.2f} ms; {bp.p50_ms:.1f} / {bp.p99_ms:.1f}"),
+        (f"HTTP identify, returning visitors (the warm-up's visitors again, cycled), {sz.connections} "
+         "connections (req/s)",
+         lambda r: rps_cell(r["identify_returning"], bp) + f"; {r['identify_returning_pool']:,} visitors",
+         f"**aim ≥ 1,000/s on SQLite**; bare FastAPI POST {bp.rps:,.0f} req/s"),
+        ("HTTP identify, returning visitors: server CPU per request (ms); latency p50 / p99 (ms)",
+         lambda r: cpu_lat_cell(r["identify_returning"], bp),
+         f"bare POST: {bp.cpu_ms:.2f} ms; {bp.p50_ms:.1f} / {bp.p99_ms:.1f}"),
         (f"List `?stage=qualified&sort=-created_at` (50 rows) at {count} contacts, HTTP, sequential, p50 / p99 (ms)",
          lambda r: p50_p99(r["http_list"]),
          "target < 20 ms"),
@@ -457,6 +704,20 @@ def table(res: dict[str, dict[str, Any]], bare: dict[str, Any], sz: Sizes, tool:
         ("Same page, the same SQL through the raw driver, p50 / p99 (ms)",
          lambda r: p50_p99(r["raw_list"]),
          "RECIPES at 1M rows: page of 50 ~0.13 ms (SQLite) / ~0.4 ms (PostgreSQL)"),
+        (f"Search `GET /api/v1/contacts?q=<prefix>` (50 rows, by relevance) at {scount} contacts, HTTP, "
+         "sequential, p50 / p95 (ms)",
+         lambda r: lat_cell(r["http_search_list"], sz.search_requests),
+         "**aim p95 ≤ 50 ms at 1M contacts**; terms below the table"),
+        ("Same query, the SQL Kith sent through the raw driver, p50 / p95 (ms)",
+         lambda r: lat_cell(r["raw_search_list"], sz.search_requests),
+         "RECIPES at 1M: SQLite FTS5 5-char prefix, FTS driving the join: ~2.5 ms p50, ~4 ms p99"),
+        (f"Search `GET /api/v1/search?q=…` (contacts + companies, 20 hits) at {scount} contacts, HTTP, "
+         "sequential, p50 / p95 (ms)",
+         lambda r: lat_cell(r["http_search"], sz.search_requests),
+         "**aim p95 ≤ 50 ms at 1M contacts**"),
+        ("Same search, its SQL (one statement per record type) through the raw driver, p50 / p95 (ms)",
+         lambda r: lat_cell(r["raw_search"], sz.search_requests),
+         "—"),
     ]
     out = ["| measure | SQLite | PostgreSQL | limit/reference |", "|---|---|---|---|"]
     for label, fn, ref in lines:
@@ -524,6 +785,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--rows", type=int, default=None,
                     help="contacts in the org when the list is measured (default 100000; 10000 with --quick)")
+    ap.add_argument("--search-rows", type=int, default=None,
+                    help="contacts in the org when search is measured (default 1000000; 20000 with --quick)")
     ap.add_argument("--no-wrk", action="store_true", help="use the asyncio client even if wrk is installed")
     ap.add_argument("--details", action="store_true", help="also print the list SQL and its query plans")
     args = ap.parse_args(argv)
@@ -531,9 +794,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
-    sz = sizes(args.quick, args.rows)
+    sz = sizes(args.quick, args.rows, args.search_rows)
     use_wrk = loadgen.wrk_available() and not args.no_wrk
-    tool = (f"wrk -t{sz.wrk_threads} -c{sz.connections} -d{sz.http_seconds:g}s (Lua script: unique email per POST)"
+    tool = (f"wrk -t{sz.wrk_threads} -c{sz.connections} -d{sz.http_seconds:g}s "
+            "(Lua scripts: unique email / visitor per POST)"
             if use_wrk else f"asyncio HTTP/1.1 keep-alive client (not wrk), {sz.connections} connections, "
                     f"{sz.http_seconds:g}s")
     backends: tuple[str, ...] = BACKENDS if args.backend == "both" else (args.backend,)
@@ -566,11 +830,23 @@ def main(argv: list[str] | None = None) -> int:
     print(machine(tool, sz) + f" Whole run: {time.perf_counter() - started:.0f}s"
           + (" (--quick)" if args.quick else "") + ".")
     print(load_note(background, load0, loadavg()))
+    print(search_note(results) + " Identify bodies: `{visitor_id, email, name}` with an `Origin` header; the "
+          "widget rate limit (KITH_WIDGET_RATE, default 100/s per key) is lifted for the run.")
     if args.details:
         for backend, r in results.items():
             if "sql" in r:
                 print(f"\n{LABEL[backend]} list SQL: {r['sql']}\nplan:\n{r['plan']}\n"
                       f"response: {r['list_bytes']:,} bytes for {r['list_rows']} rows")
+            if "search_sql" in r:
+                first = r["search_terms"][0]["term"]
+                for sql, plan in zip(r["search_sql"], r["search_plan"], strict=True):
+                    print(f"\n{LABEL[backend]} `?q={first}` SQL: {sql}\nplan:\n{plan}")
+                n = len(SEARCH_TERMS)
+                for name in ("http_search_list", "raw_search_list", "http_search", "raw_search"):
+                    if name in r:
+                        parts = per_term(r[name], n, n)
+                        print(f"{LABEL[backend]} {name} p50 / p95 per term (ms): " + "; ".join(
+                            f"{t}: {p50_p95(v)}" for t, v in zip(SEARCH_TERMS, parts, strict=True) if v))
     return 1 if failed else 0
 
 

@@ -61,7 +61,8 @@ analytics:read              ✓  ✓  —  —  ✓  ✓
 """
 
 # Kith's rows for objects seed 004 does not list. Companies are account records and follow the
-# contact row (support agents "read account info"); org, users and keys are crm-admin business.
+# contact row (support agents "read account info"); org, users, keys and custom field definitions
+# are crm-admin business (everyone reads the definitions: they describe the records' fields).
 _KITH = """
 company:read                ✓  ✓  ✓  ✓  ✓  ✓
 company:create              ✓  ✓  ✓  —  ✓  —
@@ -73,6 +74,8 @@ org:manage                  ✓  —  —  —  —  —
 user:read                   ✓  ✓  ✓  ✓  ✓  ✓
 user:manage                 ✓  —  —  —  —  —
 trash:purge                 ✓  —  —  —  —  —
+custom_field:read           ✓  ✓  ✓  ✓  ✓  ✓
+custom_field:manage         ✓  —  —  —  —  —
 """
 
 

@@ -8,7 +8,19 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from kith.records.schemas import Amount, Metadata, Name, Notes, Phone, RecordId, ShortText, Strict, Tags, Url
+from kith.records.schemas import (
+    Amount,
+    CustomFieldValues,
+    Metadata,
+    Name,
+    Notes,
+    Phone,
+    RecordId,
+    ShortText,
+    Strict,
+    Tags,
+    Url,
+)
 
 
 def normalise_domain(value: str) -> str:
@@ -56,15 +68,17 @@ class CompanyCreate(_CompanyFields):
     name: Name
     tags: Tags = []
     metadata: Metadata = {}
+    custom_fields: CustomFieldValues = {}
 
 
 class CompanyPatch(_CompanyFields):
     name: Name | None = None
     tags: Tags | None = None
     metadata: Metadata | None = None
+    custom_fields: CustomFieldValues | None = None
 
 
-NOT_NULL = ("name", "tags", "metadata")
+NOT_NULL = ("name", "tags", "metadata", "custom_fields")
 
 
 class CompanyOut(BaseModel):
@@ -78,7 +92,7 @@ class CompanyOut(BaseModel):
     owner_id: str | None
     notes: str | None
     metadata: dict[str, Any]
-    custom_fields: dict[str, Any]
+    custom_fields: CustomFieldValues
     tags: list[str]
     is_placeholder: bool
     description: str | None

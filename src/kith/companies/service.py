@@ -116,7 +116,7 @@ INCLUDES = ("contacts",)
 
 
 async def create_company(uow: UnitOfWork, actor: Actor, cmd: CompanyCreate) -> dict[str, Any]:
-    return await crud.create(uow, actor, KIND, cmd, extra={"is_placeholder": False})
+    return await crud.create(uow, actor, KIND, cmd, extra={"is_placeholder": False}, enforce_required=True)
 
 
 async def update_company(uow: UnitOfWork, actor: Actor, company_id: str, patch: CompanyPatch,

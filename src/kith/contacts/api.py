@@ -64,7 +64,8 @@ async def unlink(record_id: Id, company_id: Id, actor: CurrentActor, uow: Uow) -
           summary="Capture a lead")
 async def capture(body: CaptureIn, actor: CurrentActor, uow: Uow) -> r.JSON:
     """Match a contact by email (case-insensitive) or create one, set its source when empty and open
-    a lead for it (contact:create and lead:create). 201 when the contact was created, 200 when matched."""
+    a lead for it, unless it has an open lead from the same source (contact:create and lead:create).
+    201 when the contact was created, 200 when matched."""
     contact, lead, created = await verbs.capture_contact(uow, actor, body)
     return r.JSON({"contact": contact, "lead": lead}, status_code=201 if created else 200)
 
@@ -80,8 +81,8 @@ async def qualify(record_id: Id, actor: CurrentActor, uow: Uow) -> r.JSON:
 @api.post("/contacts/{record_id}/assign", response_model=ContactOut, responses=WRITE,
           summary="Give an unowned contact its owner")
 async def assign(record_id: Id, body: OwnerIn, actor: CurrentActor, uow: Uow) -> r.JSON:
-    """Managers (contact:reassign) assign any active user; anyone who may update contacts may claim an
-    unowned contact for themselves. A contact that has another owner answers 409: use reassign."""
+    """contact:reassign (crm-admin, sales-manager) gives the contact to any active user; rule
+    `contact-reassign-manager-only`. A contact that has another owner answers 409: use reassign."""
     return r.record(await verbs.assign_contact(uow, actor, record_id, body.owner_id, "assign"))
 
 

@@ -19,6 +19,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Protocol
 
+from kith.companies.schemas import normalise_domain
+
 # Addresses at these domains say nothing about the person's employer. ``*`` stands for any public
 # suffix (yahoo.co.uk, gmx.de).
 FREE_MAIL: frozenset[str] = frozenset({
@@ -50,6 +52,19 @@ def is_free_mail(domain: str) -> bool:
         elif domain == pattern:
             return True
     return False
+
+
+def company_domain(email: str) -> tuple[str, str | None]:
+    """The email's domain as a company domain (``www.`` dropped), and why no company can be derived
+    from it (``free-mail``, ``invalid-domain``) or None. An address may end in what no company's
+    domain could be (over 253 characters, odd characters): that gives no company rather than a row
+    the database refuses."""
+    raw = domain_of(email)
+    try:
+        domain = normalise_domain(raw)
+    except ValueError:
+        return raw, "invalid-domain"
+    return domain, "free-mail" if is_free_mail(domain) else None
 
 
 def name_from_domain(domain: str) -> str:
@@ -108,7 +123,6 @@ class DomainOnlyProvider:
         return None
 
 
-
 async def ask(method: Any, arg: str) -> Any:
     """Call a provider method, plain or async; a plain one runs in a worker thread."""
     if inspect.iscoroutinefunction(method):
@@ -123,11 +137,24 @@ def facts_dict(facts: CompanyFacts | PersonFacts | None) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def load_provider(spec: str) -> EnrichmentProvider:
-    """The provider named by ``spec`` (``"package.module:Class"``), or the default when empty."""
+    """The provider named by ``spec`` (``"package.module:Class"``), or the default when empty.
+    Anything wrong with ``spec`` is a ``ValueError`` naming the setting, raised when the app starts."""
     if not spec:
         return DomainOnlyProvider()
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"KITH_ENRICHMENT_PROVIDER must look like 'package.module:Class', not {spec!r}")
-    provider: EnrichmentProvider = getattr(importlib.import_module(module_name), attr)()
-    return provider
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"KITH_ENRICHMENT_PROVIDER {spec!r} cannot be loaded: {exc}") from exc
+    try:
+        provider = cls() if isinstance(cls, type) else cls
+    except Exception as exc:
+        raise ValueError(f"KITH_ENRICHMENT_PROVIDER {spec!r} cannot be instantiated without arguments: {exc}"
+                         ) from exc
+    missing = [m for m in ("lookup", "person") if not callable(getattr(provider, m, None))]
+    if missing:
+        raise ValueError(f"KITH_ENRICHMENT_PROVIDER {spec!r} is no enrichment provider: it lacks {missing}")
+    checked: EnrichmentProvider = provider
+    return checked

@@ -38,10 +38,10 @@ from kith.visitors.tables import visitors
 
 
 async def merge_contacts(uow: UnitOfWork, actor: Actor, survivor_id: str, from_ids: list[str]) -> dict[str, Any]:
-    if survivor_id in from_ids:
-        raise invalid("from_ids", "a contact cannot be merged into itself")
     require(actor, "contact:update")
     require(actor, "contact:delete")
+    if survivor_id in from_ids:
+        raise invalid("from_ids", "a contact cannot be merged into itself")
     org_id = actor.org_id
     async with uow.transaction(write=True):
         rows = await _load_all(uow, org_id, [survivor_id, *from_ids])
@@ -65,7 +65,7 @@ async def merge_contacts(uow: UnitOfWork, actor: Actor, survivor_id: str, from_i
         before, after = rec.diff(survivor, changes)
         if changes:  # after the delete: the survivor may take a merged contact's email
             survivor = await write_contact(uow, actor, survivor, changes)
-        await tidy_company_links(uow, actor, survivor_id)
+        await tidy_company_links(uow, actor, survivor_id, cmd)
         await uow.record(org_id, "contact.merged", subject_type="contact", subject_id=survivor_id,
                          actor_id=actor.id, actor_type=actor.kind, refs=(*from_ids, *moved_companies), data={
                              "merged_ids": list(from_ids), "before": before, "after": after, "moved": moved,

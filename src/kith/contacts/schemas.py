@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool, field_validator
 
 from kith.records.schemas import (
+    CustomFieldValues,
     Email,
     Language,
     Metadata,
@@ -62,6 +63,7 @@ class ContactCreate(_ContactFields):
     lead_score: Score = 0
     tags: Tags = []
     metadata: Metadata = {}
+    custom_fields: CustomFieldValues = {}
     automation_enabled: StrictBool = True
 
 
@@ -74,11 +76,12 @@ class ContactPatch(_ContactFields):
     lead_score: Score | None = None
     tags: Tags | None = None
     metadata: Metadata | None = None
+    custom_fields: CustomFieldValues | None = None
     automation_enabled: StrictBool | None = None
 
 
 # Fields that may not be set to null on PATCH (they have no "empty" value).
-NOT_NULL = ("name", "stage", "status", "lead_score", "tags", "metadata", "automation_enabled")
+NOT_NULL = ("name", "stage", "status", "lead_score", "tags", "metadata", "custom_fields", "automation_enabled")
 
 
 class ContactOut(BaseModel):
@@ -110,7 +113,7 @@ class ContactOut(BaseModel):
     tags: list[str]
     notes: str | None
     metadata: dict[str, Any]
-    custom_fields: dict[str, Any]
+    custom_fields: CustomFieldValues
     automation_enabled: bool
     last_contacted_at: datetime | None
     created_at: datetime
@@ -165,3 +168,38 @@ class MergeIn(Strict):
         if len(set(v)) != len(v):
             raise ValueError("list each contact once")
         return v
+
+
+DuplicateReason = Literal["email", "phone", "name_company"]
+
+
+class DuplicateContact(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    mobile: str | None
+    title: str | None
+    stage: Stage
+    owner_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DuplicateCompany(BaseModel):
+    id: str
+    name: str
+
+
+class DuplicateGroup(BaseModel):
+    reason: DuplicateReason
+    key: str = Field(description="What the contacts share: the normalised email, phone digits or name.")
+    company: DuplicateCompany | None = Field(description="The company they are linked to (name_company only).")
+    size: int = Field(description="How many contacts you may read share it; `contacts` lists the oldest 25.")
+    contacts: list[DuplicateContact]
+
+
+class DuplicateList(BaseModel):
+    data: list[DuplicateGroup]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page. A "
+                                                "page may hold fewer than `limit` groups and still have one.")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from kith.auth.access import check_record
 from kith.auth.model import Actor
 from kith.companies.tables import companies
-from kith.contacts import model
+from kith.contacts import dedupe, model
 from kith.contacts.schemas import NOT_NULL, CompanyLink, ContactCreate, ContactPatch
 from kith.contacts.tables import contact_companies, contacts
 from kith.core import clock
@@ -55,6 +55,7 @@ async def _prepare(uow: UnitOfWork, actor: Actor, values: dict[str, Any], existi
                                            contacts.c.deleted_at.is_(None))
         if (await uow.execute(q)).first() is None:
             raise invalid("manager_id", f"no contact {manager_id!r} in this org")
+    values.update(dedupe.keys(values) if existing is None else dedupe.changed_keys(existing._mapping, values))
 
 
 async def _detach(uow: UnitOfWork, org_id: str, contact_id: str) -> dict[str, Any]:
@@ -119,13 +120,14 @@ KIND = crud.Kind(
     detach=_detach,
     reattach=_reattach,
     unique_fields=("email", "external_user_id"),
+    derived=dedupe.KEY_COLUMNS,
 )
 
 INCLUDES = ("companies", "visitors")
 
 
 async def create_contact(uow: UnitOfWork, actor: Actor, cmd: ContactCreate) -> dict[str, Any]:
-    return await crud.create(uow, actor, KIND, cmd)
+    return await crud.create(uow, actor, KIND, cmd, enforce_required=True)
 
 
 async def update_contact(uow: UnitOfWork, actor: Actor, contact_id: str, patch: ContactPatch,

@@ -9,6 +9,17 @@ from kith.core.db import JSONType, UTCDateTime, metadata
 _live = sa.text("deleted_at IS NULL")
 _live_ext = sa.text("deleted_at IS NULL AND external_user_id IS NOT NULL")
 
+
+def _dedupe_index(key: str) -> sa.Index:
+    """Duplicates are looked for among live contacts with a key: a partial index holds only those,
+    in key order, so grouping them is an index-only scan that stops once a page is full. It holds
+    ``deleted_at`` (always NULL in it) because SQLite still reads that column to check the query's
+    ``deleted_at IS NULL``: from the index, instead of one table row per entry."""
+    where = sa.text(f"deleted_at IS NULL AND {key} IS NOT NULL")
+    return sa.Index(f"ix_contacts_{key}", "org_id", key, "deleted_at", "id",
+                    sqlite_where=where, postgresql_where=where)
+
+
 contacts = sa.Table(
     "contacts",
     metadata,
@@ -49,6 +60,11 @@ contacts = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("deleted_at", UTCDateTime()),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # Duplicate keys (kith.contacts.dedupe), written with their sources, never shown.
+    sa.Column("email_key", sa.String(320)),
+    sa.Column("phone_key", sa.String(64)),
+    sa.Column("mobile_key", sa.String(64)),
+    sa.Column("name_key", sa.String(200)),
     # Email is unique among live contacts: a trashed contact does not block a new one.
     sa.Index("ux_contacts_email", "org_id", "email", unique=True,
              sqlite_where=_live, postgresql_where=_live),
@@ -62,6 +78,7 @@ contacts = sa.Table(
     sa.Index("ix_contacts_status", "org_id", "status", "created_at", "id"),
     sa.Index("ix_contacts_owner", "org_id", "owner_id", "created_at", "id"),
     sa.Index("ix_contacts_source", "org_id", "source", "created_at", "id"),
+    *(_dedupe_index(key) for key in ("email_key", "phone_key", "mobile_key", "name_key")),
 )
 
 contact_companies = sa.Table(

@@ -10,6 +10,7 @@ once the transaction has committed. A refusal at any step leaves nothing written
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -21,14 +22,14 @@ from kith.auth.model import Actor
 from kith.auth.permissions import Grant, grant
 from kith.companies.schemas import CompanyPatch
 from kith.companies.tables import companies
-from kith.contacts import enrichment, model
+from kith.contacts import dedupe, enrichment, model
 from kith.contacts.schemas import CaptureIn, ContactCreate, ContactPatch
 from kith.contacts.service import KIND, companies_of
 from kith.contacts.tables import contact_companies, contacts
 from kith.core import clock, hooks, ids
 from kith.core.errors import Conflict, Forbidden, PreconditionFailed, RuleViolation, invalid
 from kith.core.uow import UnitOfWork
-from kith.leads.service import open_lead
+from kith.leads.service import open_lead, open_lead_for
 from kith.orgs.schemas import OrgSettings
 from kith.orgs.tables import orgs, users
 from kith.records import crud
@@ -62,11 +63,13 @@ async def _locked(uow: UnitOfWork, actor: Actor, contact_id: str, permission: st
 
 async def write_contact(uow: UnitOfWork, actor: Actor, contact: dict[str, Any], values: dict[str, Any]
                         ) -> dict[str, Any]:
-    """Write ``values`` to a contact read in this transaction; bumps its version."""
+    """Write ``values`` (and the duplicate keys they change) to a contact read in this transaction;
+    bumps its version."""
+    keys = dedupe.changed_keys(contact, values)
     values = {**values, "updated_at": clock.now(), "version": contact["version"] + 1}
     c = contacts.c
     res = await uow.execute(contacts.update().where(c.org_id == actor.org_id, c.id == contact["id"],
-                                                    c.version == contact["version"]).values(**values))
+                                                    c.version == contact["version"]).values(**values, **keys))
     if res.rowcount != 1:  # a concurrent writer won the race between our read and write
         raise PreconditionFailed("the contact changed while this verb ran; try again")
     if "tags" in values:
@@ -106,29 +109,39 @@ async def qualify_contact(uow: UnitOfWork, actor: Actor, contact_id: str) -> dic
 
 async def capture_contact(uow: UnitOfWork, actor: Actor, cmd: CaptureIn
                           ) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """Match a contact by email or create one, fill its source when empty and open a lead for it.
-    Returns ``(contact, lead, created)``. The lead belongs to the contact's owner (else the actor)."""
+    """Match a contact by email or create one, fill its source when empty, and open a lead for it
+    unless it has an open lead from the same source already (a form sent twice is one lead).
+    Returns ``(contact, lead, created)``. A new lead belongs to the contact's owner (else the actor)."""
     require(actor, "contact:create")
     require(actor, "lead:create")
     for attempt in range(MAX_ATTEMPTS):
         try:
             return await _capture(uow, actor, cmd)
         except Conflict as exc:
-            if not isinstance(exc.__cause__, IntegrityError) or attempt == MAX_ATTEMPTS - 1:
+            if not _lost_email_race(exc) or attempt == MAX_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _lost_email_race(exc: Conflict) -> bool:
+    """Another capture created the contact between our lookup and our insert: on the unique index
+    (IntegrityError) or, when it committed in between, on ``prepare``'s email check."""
+    return isinstance(exc.__cause__, IntegrityError) or exc.extra.get("field") == "email"
 
 
 async def _capture(uow: UnitOfWork, actor: Actor, cmd: CaptureIn) -> tuple[dict[str, Any], dict[str, Any], bool]:
     c = contacts.c
     async with uow.transaction(write=True):
-        row = (await uow.execute(sa.select(*KIND.columns).where(
-            c.org_id == actor.org_id, c.email == cmd.email, c.deleted_at.is_(None)))).first()
+        q = sa.select(*KIND.columns).where(c.org_id == actor.org_id, c.email == cmd.email, c.deleted_at.is_(None))
+        if uow.backend == "postgresql":  # concurrent captures of one contact queue here, not on its version
+            q = q.with_for_update()
+        row = (await uow.execute(q)).first()
         command = hooks.Command("contact.capture", actor, row.id if row else None, cmd.model_dump(exclude_unset=True))
         created = row is None
         if row is None:
             fields = cmd.model_dump(exclude_unset=True, exclude={"lead_title"})
-            fields.setdefault("name", cmd.email.split("@")[0][:200])
+            if not fields.get("name"):  # absent or sent as null
+                fields["name"] = cmd.email.split("@")[0][:200]
             new = ContactCreate.model_validate(fields)
             await hooks.run_before(command.verb, {"id": None, **new.model_dump()}, command)
             contact = await crud.create(uow, actor, KIND, new)
@@ -139,11 +152,14 @@ async def _capture(uow: UnitOfWork, actor: Actor, cmd: CaptureIn) -> tuple[dict[
             source_before = contact["source"]
             if not contact["source"]:
                 contact = await write_contact(uow, actor, contact, {"source": cmd.source})
-        title = cmd.lead_title or f"{contact['name']} ({cmd.source})"
-        lead = await open_lead(uow, actor, contact["id"], title, cmd.source,
-                               owner_id=contact["owner_id"] or actor.user_id, score=contact["lead_score"])
+        lead = None if created else await open_lead_for(uow, actor.org_id, contact["id"], cmd.source)
+        lead_created = lead is None
+        if lead is None:
+            title = cmd.lead_title or f"{contact['name']} ({cmd.source})"
+            lead = await open_lead(uow, actor, contact["id"], title, cmd.source,
+                                   owner_id=contact["owner_id"] or actor.user_id, score=contact["lead_score"])
         await _record(uow, actor, "contact.captured", contact["id"], {
-            "created": created, "lead_id": lead["id"], "source": cmd.source,
+            "created": created, "lead_id": lead["id"], "lead_created": lead_created, "source": cmd.source,
             "before": {"source": source_before}, "after": {"source": contact["source"]}}, refs=(lead["id"],))
         hooks.run_after(uow, "contact.captured", {**contact, "lead": lead}, command)
     return contact, lead, created
@@ -151,17 +167,13 @@ async def _capture(uow: UnitOfWork, actor: Actor, cmd: CaptureIn) -> tuple[dict[
 
 # --- assign / reassign -----------------------------------------------------------------------------
 
-def _may_assign(actor: Actor, contact: dict[str, Any], owner_id: str, verb: str) -> None:
-    """Seed 004 rule ``contact-reassign-manager-only``: only contact:reassign holders (crm-admin,
-    sales-manager) choose an owner. One exception keeps the lead pool workable: whoever may update
-    contacts may ``assign`` an unowned contact to themselves (claim it)."""
-    if grant(actor.roles, "contact:reassign") is Grant.ALL:
-        return
-    claim = (verb == "assign" and contact["owner_id"] is None and owner_id == actor.user_id
-             and grant(actor.roles, "contact:update") is not Grant.NONE)
-    if not claim:
-        raise Forbidden("only a manager may choose a contact's owner (you may claim an unowned contact "
-                        "for yourself with assign)", extra={"permission": "contact:reassign", "rule": REASSIGN_RULE})
+def _may_assign(actor: Actor) -> None:
+    """Seed 004 rule ``contact-reassign-manager-only``: choosing a contact's owner is
+    contact:reassign (crm-admin, sales-manager), for ``assign`` as for ``reassign``. A sales-rep
+    has no claim on an unowned contact: the matrix gives them update rights on their own only."""
+    if grant(actor.roles, "contact:reassign") is not Grant.ALL:
+        raise Forbidden("only a manager may choose a contact's owner",
+                        extra={"permission": "contact:reassign", "rule": REASSIGN_RULE})
 
 
 async def _active_user(uow: UnitOfWork, org_id: str, user_id: str) -> None:
@@ -176,7 +188,7 @@ async def assign_contact(uow: UnitOfWork, actor: Actor, contact_id: str, owner_i
     one); ``reassign`` moves any contact to another owner. Same owner again: nothing changes."""
     async with uow.transaction(write=True):
         contact = await _locked(uow, actor, contact_id, "contact:read")
-        _may_assign(actor, contact, owner_id, verb)
+        _may_assign(actor)
         current = contact["owner_id"]
         if verb == "assign" and current not in (None, owner_id):
             raise Conflict("the contact already has an owner: reassign it instead",
@@ -195,9 +207,10 @@ async def assign_contact(uow: UnitOfWork, actor: Actor, contact_id: str, owner_i
 
 # --- company links shared by enrich and merge --------------------------------------------------------
 
-async def tidy_company_links(uow: UnitOfWork, actor: Actor, contact_id: str) -> None:
+async def tidy_company_links(uow: UnitOfWork, actor: Actor, contact_id: str, cmd: hooks.Command) -> None:
     """Once a contact has a real company its placeholders go (deleted when no contact uses them);
-    a contact with only placeholders keeps one. Exactly one link stays primary."""
+    a contact with only placeholders keeps one. Exactly one link stays primary. ``cmd`` is the
+    verb doing it, handed to the after-hooks of the events written here."""
     cc = contact_companies.c
     rows = list(await uow.execute(
         sa.select(cc.company_id, cc.is_primary, companies.c.is_placeholder)
@@ -210,30 +223,37 @@ async def tidy_company_links(uow: UnitOfWork, actor: Actor, contact_id: str) -> 
     keep = [r for r in rows if not r.is_placeholder] or rows[:1]
     for r in rows:
         if r not in keep:
-            await drop_placeholder(uow, actor, contact_id, r.company_id)
+            await drop_placeholder(uow, actor, contact_id, r.company_id, cmd)
     if not any(r.is_primary for r in keep):
         await uow.execute(contact_companies.update().where(
             cc.org_id == actor.org_id, cc.contact_id == contact_id, cc.company_id == keep[0].company_id)
             .values(is_primary=True))
 
 
-async def drop_placeholder(uow: UnitOfWork, actor: Actor, contact_id: str, company_id: str) -> None:
+async def drop_placeholder(uow: UnitOfWork, actor: Actor, contact_id: str, company_id: str, cmd: hooks.Command
+                           ) -> None:
     """Unlink a placeholder company; delete it for good when no other contact uses it (seed 000)."""
     org_id, cc = actor.org_id, contact_companies.c
     await uow.execute(contact_companies.delete().where(
         cc.org_id == org_id, cc.contact_id == contact_id, cc.company_id == company_id))
+    link = {"contact_id": contact_id, "company_id": company_id, "placeholder": True}
     await _record(uow, actor, "contact.company-unlinked", contact_id,
                   {"company_id": company_id, "placeholder": True}, refs=(company_id,))
+    hooks.run_after(uow, "contact.company-unlinked", link, cmd)
     if (await uow.execute(sa.select(cc.contact_id).where(cc.org_id == org_id, cc.company_id == company_id)
                           .limit(1))).first() is not None:
         return
+    t = companies.c
+    company = (await uow.execute(sa.select(*[c for c in t if c.name != "org_id"]).where(
+        t.org_id == org_id, t.id == company_id))).one()
     await uow.execute(visitors.update().where(visitors.c.org_id == org_id, visitors.c.active_company_id == company_id)
                       .values(active_company_id=None))
     await uow.execute(record_tags.delete().where(record_tags.c.org_id == org_id, record_tags.c.record_id == company_id))
-    await uow.execute(companies.delete().where(companies.c.org_id == org_id, companies.c.id == company_id))
+    await uow.execute(companies.delete().where(t.org_id == org_id, t.id == company_id))
     await uow.record(org_id, "company.deleted", subject_type="company", subject_id=company_id, actor_id=actor.id,
                      actor_type=actor.kind,
                      data={"permanent": True, "reason": "placeholder replaced by a real company"})
+    hooks.run_after(uow, "company.deleted", dict(company._mapping), cmd)
 
 
 # --- enrich ----------------------------------------------------------------------------------------
@@ -256,52 +276,73 @@ def _gaps(record: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
 
 async def enrich_contact(uow: UnitOfWork, actor: Actor, contact_id: str,
                          provider: enrichment.EnrichmentProvider) -> dict[str, Any]:
-    """Company from the email domain (free-mail domains skipped): found by domain or created and
-    named after it, linked (replacing a placeholder), its empty fields filled from the provider;
-    the contact's empty fields filled from the provider's person facts. The provider is asked
-    outside the transaction, so a slow provider never holds the database."""
+    """Company from the email domain (free-mail domains and what is no valid domain name skipped):
+    found by domain or created and named after it, linked (replacing a placeholder), its empty
+    fields filled from the provider; the contact's empty fields filled from the provider's person
+    facts. The provider is asked outside the transaction, so a slow provider never holds the
+    database."""
     async with uow.transaction():
         row = await crud.load_live(uow, KIND, actor.org_id, contact_id)
         check_record(actor, "contact:update", row.owner_id, kind="contact", record_id=contact_id)
     email = row.email
     if not email:
         raise RuleViolation(ENRICH_RULE, "a contact needs an email to be enriched", extra={"field": "email"})
-    domain = enrichment.domain_of(email)
-    free_mail = enrichment.is_free_mail(domain)
+    domain, skipped = enrichment.company_domain(email)
     company_facts, person_facts, provider_error = {}, {}, False
     try:
-        if not free_mail:
+        if skipped is None:
             company_facts = enrichment.facts_dict(await enrichment.ask(provider.lookup, domain))
         person_facts = enrichment.facts_dict(await enrichment.ask(provider.person, email))
     except Exception:  # a provider outage degrades enrichment to what the domain tells
         log.exception("enrichment provider failed for %s", domain)
         provider_error = True
-    company_facts = _valid(CompanyPatch, company_facts)
-    person_facts = _valid(ContactPatch, {k: v for k, v in person_facts.items() if k != "email"})
+    facts = Facts(domain, skipped, _valid(CompanyPatch, company_facts),
+                  _valid(ContactPatch, {k: v for k, v in person_facts.items() if k != "email"}), provider_error)
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return await _enrich(uow, actor, contact_id, email, facts)
+        except Conflict as exc:  # another enrich created the domain's company first: link that one
+            if not isinstance(exc.__cause__, IntegrityError) or attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Facts:
+    domain: str
+    skipped: str | None  # why no company is derived: "free-mail" | "invalid-domain"
+    company: dict[str, Any]
+    person: dict[str, Any]
+    provider_error: bool
+
+
+async def _enrich(uow: UnitOfWork, actor: Actor, contact_id: str, email: str, facts: Facts) -> dict[str, Any]:
     async with uow.transaction(write=True):
         contact = await _locked(uow, actor, contact_id)
         if contact["email"] != email:
             raise Conflict("the contact's email changed while it was being enriched; try again")
-        cmd = hooks.Command("contact.enrich", actor, contact_id, {"domain": domain, "free_mail": free_mail})
+        cmd = hooks.Command("contact.enrich", actor, contact_id, {"domain": facts.domain, "skipped": facts.skipped})
         await hooks.run_before(cmd.verb, contact, cmd)
         company_id = None
-        if not free_mail:
-            company_id = await _company_for_domain(uow, actor, domain, company_facts)
-            await _link(uow, actor, contact_id, company_id)
-        values = _gaps(contact, person_facts)
+        if facts.skipped is None:
+            company_id = await _company_for_domain(uow, actor, facts.domain, facts.company)
+            await _link(uow, actor, contact_id, company_id, cmd)
+        values = _gaps(contact, facts.person)
         before, after = rec.diff(contact, values)
         if values:
             contact = await write_contact(uow, actor, contact, values)
         await _record(uow, actor, "contact.enriched", contact_id, {
-            "domain": domain, "free_mail": free_mail, "company_id": company_id, "provider_error": provider_error,
-            "before": before, "after": after}, refs=(company_id,) if company_id else ())
+            "domain": facts.domain, "free_mail": facts.skipped == "free-mail", "skipped": facts.skipped,
+            "company_id": company_id, "provider_error": facts.provider_error, "before": before, "after": after},
+            refs=(company_id,) if company_id else ())
         contact["companies"] = await companies_of(uow, actor.org_id, contact_id)
         hooks.run_after(uow, "contact.enriched", contact, cmd)
     return contact
 
 
 async def _company_for_domain(uow: UnitOfWork, actor: Actor, domain: str, facts: dict[str, Any]) -> str:
-    """The live company with ``domain`` (its empty fields filled from ``facts``), else a new one."""
+    """The live company with ``domain`` (its empty fields filled from ``facts``), else a new one.
+    Both run the company's own before- and after-hooks, as a create or update through the API would."""
     t = companies.c
     row = (await uow.execute(sa.select(*[c for c in companies.c if c.name != "org_id"]).where(
         t.org_id == actor.org_id, t.domain == domain, t.deleted_at.is_(None)))).first()
@@ -313,32 +354,39 @@ async def _company_for_domain(uow: UnitOfWork, actor: Actor, domain: str, facts:
         company.update(id=ids.new("company"), name=facts.get("name") or enrichment.name_from_domain(domain),
                        domain=domain, owner_id=actor.user_id, metadata={}, custom_fields={}, tags=[],
                        is_placeholder=False, enriched_at=now, created_at=now, updated_at=now, version=1)
+        cmd = hooks.Command("company.create", actor, None, {"domain": domain, **facts})
+        await hooks.run_before(cmd.verb, company, cmd)
         await uow.execute(companies.insert(), {"org_id": actor.org_id, **company})
         await uow.record(actor.org_id, "company.created", subject_type="company", subject_id=company["id"],
                          actor_id=actor.id, actor_type=actor.kind,
                          data={"after": {k: rec.jsonable(v) for k, v in company.items()}, "via": "contact.enrich"})
+        hooks.run_after(uow, "company.created", company, cmd)
         return str(company["id"])
     check_record(actor, "company:update", row.owner_id, kind="company", record_id=row.id)
     current = dict(row._mapping)
     values = _gaps(current, {k: v for k, v in facts.items() if k != "name"})
     if values:
+        cmd = hooks.Command("company.update", actor, row.id, dict(values))
+        await hooks.run_before(cmd.verb, current, cmd)
         before, after = rec.diff(current, values)
         values.update(enriched_at=now, updated_at=now, version=row.version + 1)
         await uow.execute(companies.update().where(t.org_id == actor.org_id, t.id == row.id).values(**values))
         await uow.record(actor.org_id, "company.updated", subject_type="company", subject_id=row.id,
                          actor_id=actor.id, actor_type=actor.kind,
                          data={"before": before, "after": after, "via": "contact.enrich"})
+        hooks.run_after(uow, "company.updated", {**current, **values}, cmd)
     return str(row.id)
 
 
-async def _link(uow: UnitOfWork, actor: Actor, contact_id: str, company_id: str) -> None:
+async def _link(uow: UnitOfWork, actor: Actor, contact_id: str, company_id: str, cmd: hooks.Command) -> None:
     cc = contact_companies.c
     mine = (cc.org_id == actor.org_id, cc.contact_id == contact_id)
     if (await uow.execute(sa.select(cc.company_id).where(*mine, cc.company_id == company_id))).first() is None:
-        await uow.execute(contact_companies.insert(), {
-            "org_id": actor.org_id, "contact_id": contact_id, "company_id": company_id, "is_primary": False,
-            "role": None, "title": None, "created_at": clock.now()})
+        link = {"org_id": actor.org_id, "contact_id": contact_id, "company_id": company_id, "is_primary": False,
+                "role": None, "title": None, "created_at": clock.now()}
+        await uow.execute(contact_companies.insert(), link)
         await _record(uow, actor, "contact.company-linked", contact_id, {
             "company_id": company_id, "before": None, "after": {"is_primary": False}, "via": "contact.enrich"},
             refs=(company_id,))
-    await tidy_company_links(uow, actor, contact_id)
+        hooks.run_after(uow, "contact.company-linked", {k: v for k, v in link.items() if k != "org_id"}, cmd)
+    await tidy_company_links(uow, actor, contact_id, cmd)

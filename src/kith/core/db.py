@@ -5,6 +5,12 @@ Invariants kept here:
   replaced by our own so write transactions start ``BEGIN IMMEDIATE`` (no lock upgrade deadlocks).
 - Datetimes are timezone-aware UTC on the way out, whatever the backend stores.
 - Money is stored as integer minor units (exact sums in SQL on both backends).
+- On SQLite, units of work run their statements on a *synchronous* engine, in the event loop's
+  own thread: an in-process SQLite statement takes microseconds, while a hop to aiosqlite's
+  thread costs about half a millisecond per statement (bench/README.md). This is safe because
+  reads never wait (WAL, autocommit) and writers queue on ``write_lock`` before ``BEGIN
+  IMMEDIATE``; only another *process* writing the same file (the CLI) can make a statement wait,
+  for at most the busy timeout. The async engine stays for code that wants it (health checks).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 metadata = sa.MetaData(
     naming_convention={
@@ -139,8 +146,16 @@ class Database:
             # prepared statements).
             kwargs.update(pool_size=32, max_overflow=16, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
+        self.sync_engine: sa.Engine | None = None
         if self.backend == "sqlite":
             install_sqlite_pragmas(self.engine.sync_engine)
+            # max_overflow=-1: checking a connection out must never block the event loop's thread
+            # (it would wait for a connection only that same thread can give back).
+            self.sync_engine = sa.create_engine(
+                sync_url(url), echo=echo, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+                poolclass=QueuePool, pool_size=16, max_overflow=-1,
+                connect_args={"check_same_thread": False})
+            install_sqlite_pragmas(self.sync_engine)
         self.write_lock: asyncio.Lock | None = None
 
     @property
@@ -170,5 +185,25 @@ class Database:
             if lock is not None:
                 lock.release()
 
+    @asynccontextmanager
+    async def connect_inline(self, *, write: bool = False) -> AsyncIterator[sa.Connection]:
+        """SQLite only: a synchronous connection inside one transaction, used from the event loop's
+        thread (see the module docstring); ``write`` takes the writer lock and BEGIN IMMEDIATE."""
+        assert self.sync_engine is not None
+        lock = self.lock() if write else None
+        if lock is not None:
+            await lock.acquire()
+        try:
+            with self.sync_engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(kith_write=True)
+                with conn.begin():
+                    yield conn
+        finally:
+            if lock is not None:
+                lock.release()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()

@@ -64,6 +64,9 @@ EVENT_TYPES: dict[str, str] = {
     "contact.merged": "Duplicate contacts were merged into this one and erased (data: merged_ids, before/after).",
     "contact.enriched": "A contact was enriched from its email domain and a provider (data: domain, company_id).",
     "lead.created": "A lead was opened for a contact.",
+    "custom_field.created": "A custom field was defined (data.after: the definition).",
+    "custom_field.updated": "A custom field's label, description, required flag or options changed.",
+    "custom_field.deleted": "A custom field was deleted; its values are then removed from records (data: before).",
 }
 
 _TYPE_RE = re.compile(r"^[a-z_]+\.[a-z]+(?:-[a-z]+)*$")

@@ -13,12 +13,15 @@
 Invariants:
 - A ``before`` hook is named after a verb (``contact.qualify``, ``contact.create``, see ``VERBS``)
   and runs inside the verb's transaction, after Kith's own checks and before anything is written.
-  It receives a copy of the record (for ``create``: the row about to be inserted) and the
-  ``Command``; raising any ``KithError`` (e.g. ``RuleViolation``) vetoes the verb: the caller gets
-  that error and nothing is written. Changing the record it receives changes nothing.
+  It receives a copy of the record (for ``create``: the row about to be inserted) and of the
+  ``Command``; raising vetoes the verb and nothing is written. A ``KithError`` (e.g.
+  ``RuleViolation``) reaches the caller as it is; any other exception becomes ``Vetoed`` (422,
+  ``rule: before-hook``, its message as the detail), so an embedder's ``raise ValueError("…")``
+  is a clear answer, not a 500. Changing the record or command it receives changes nothing.
 - An ``after`` hook is named after an event type (``contact.qualified``) and runs only once the
-  transaction has committed, with the record as written. A failing after-hook is logged and never
-  undoes the commit, nor stops the other hooks.
+  transaction has committed, with (a copy of) the record as written. A failing after-hook is logged
+  and never undoes the commit, nor stops the other hooks. It may write through the services with
+  a new ``UnitOfWork``.
 - Hooks may be plain or ``async`` functions. Names are checked when registering, so a typo fails at
   import time instead of never firing.
 """
@@ -32,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kith.core.errors import KithError, RuleViolation
 from kith.core.events import EVENT_TYPES
 
 log = logging.getLogger("kith.hooks")
@@ -64,7 +68,19 @@ VERBS: dict[str, str] = {
     "contact.reassign": "contact.assigned",
     "contact.merge": "contact.merged",
     "contact.enrich": "contact.enriched",
+    "lead.create": "lead.created",
 }
+
+
+class Vetoed(RuleViolation):
+    """A before-hook refused the verb by raising something other than a ``KithError``."""
+
+    code, title = "vetoed", "Vetoed by a hook"
+
+    def __init__(self, verb: str, hook: Hook, exc: Exception) -> None:
+        name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', repr(hook))}"
+        super().__init__("before-hook", str(exc) or type(exc).__name__, extra={"verb": verb, "hook": name})
+
 
 _before: dict[str, list[Hook]] = {}
 _after: dict[str, list[Hook]] = {}
@@ -99,6 +115,11 @@ def unregister(name: str, fn: Hook) -> None:
             table[name].remove(fn)
 
 
+def registered(name: str) -> list[Hook]:
+    """The before- and after-hooks registered under ``name``, in the order they run."""
+    return [*_before.get(name, ()), *_after.get(name, ())]
+
+
 def clear() -> None:
     """Remove every hook (tests)."""
     _before.clear()
@@ -111,10 +132,20 @@ async def _call(fn: Hook, record: dict[str, Any], cmd: Command) -> None:
         await result
 
 
+def _copy(cmd: Command) -> Command:
+    return Command(cmd.verb, cmd.actor, cmd.record_id, copy.deepcopy(dict(cmd.values)))
+
+
 async def run_before(verb: str, record: Mapping[str, Any], cmd: Command) -> None:
     """Run ``verb``'s before-hooks in registration order; the first to raise vetoes the verb."""
     for fn in list(_before.get(verb, ())):
-        await _call(fn, copy.deepcopy(dict(record)), cmd)
+        try:
+            await _call(fn, copy.deepcopy(dict(record)), _copy(cmd))
+        except KithError:
+            raise
+        except Exception as exc:
+            log.warning("before-hook %s vetoed %s: %s", getattr(fn, "__qualname__", fn), verb, exc, exc_info=True)
+            raise Vetoed(verb, fn, exc) from exc
 
 
 def run_after(uow: _UnitOfWork, event_type: str, record: Mapping[str, Any], cmd: Command) -> None:
@@ -127,7 +158,7 @@ def run_after(uow: _UnitOfWork, event_type: str, record: Mapping[str, Any], cmd:
     async def fire() -> None:
         for fn in fns:
             try:
-                await _call(fn, copy.deepcopy(snapshot), cmd)
+                await _call(fn, copy.deepcopy(snapshot), _copy(cmd))
             except Exception:  # an embedder's bug must not turn a committed write into an error
                 log.exception("after-hook %s for %s failed", getattr(fn, "__qualname__", fn), event_type)
 

@@ -26,6 +26,7 @@ class UnitOfWork:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: AsyncConnection | None = None
+        self._inline: sa.Connection | None = None  # SQLite: statements run in this thread
         self._write = False
         self._after_commit: list[AfterCommit] = []
         self.recorded: list[dict[str, Any]] = []
@@ -37,21 +38,30 @@ class UnitOfWork:
         return self._conn
 
     @property
+    def is_open(self) -> bool:
+        return self._conn is not None or self._inline is not None
+
+    @property
     def backend(self) -> str:
         return self.db.backend
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[UnitOfWork]:
-        if self._conn is not None:
+        if self.is_open:
             if write and not self._write:
                 raise RuntimeError("cannot upgrade a read transaction to a write one")
             yield self
             return
         self._write, self.recorded, self._after_commit = write, [], []
         try:
-            async with self.db.connect(write=write) as conn:
-                self._conn = conn
-                yield self
+            if self.db.sync_engine is not None:
+                async with self.db.connect_inline(write=write) as inline:
+                    self._inline = inline
+                    yield self
+            else:
+                async with self.db.connect(write=write) as conn:
+                    self._conn = conn
+                    yield self
         except IntegrityError as exc:
             self._after_commit = []
             raise Conflict(_integrity_detail(exc)) from exc
@@ -59,7 +69,7 @@ class UnitOfWork:
             self._after_commit = []
             raise
         finally:
-            self._conn = None
+            self._conn = self._inline = None
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
             await hook()
@@ -68,6 +78,9 @@ class UnitOfWork:
         self._after_commit.append(hook)
 
     async def execute(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
+        if self._inline is not None:
+            inline: sa.CursorResult[Any] = self._inline.execute(stmt, params)
+            return inline
         result: sa.CursorResult[Any] = await self.conn.execute(stmt, params)
         return result
 
@@ -98,9 +111,9 @@ class UnitOfWork:
             "occurred_at": clock.now(),
             "data": data or {},
         }
-        await self.conn.execute(events.insert(), row)
+        await self.execute(events.insert(), row)
         targets = dict.fromkeys((subject_id, *refs))
-        await self.conn.execute(
+        await self.execute(
             event_refs.insert(),
             [{"org_id": org_id, "record_id": r, "event_id": event_id} for r in targets],
         )

@@ -16,8 +16,11 @@ import kith
 from kith.companies.api import api as companies_api
 from kith.config import Settings
 from kith.contacts.api import api as contacts_api
+from kith.contacts.duplicates_api import api as duplicates_api
+from kith.contacts.enrichment import load_provider
 from kith.core.db import Database
 from kith.core.ratelimit import TokenBucket
+from kith.customfields.api import api as custom_fields_api
 from kith.http import problems
 from kith.http import responses as r
 from kith.http.deps import CurrentActor, Uow
@@ -57,6 +60,7 @@ async def list_trash(actor: CurrentActor, uow: Uow,
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    load_provider(settings.enrichment_provider)  # a misconfigured provider stops the start, not a request
     owns_db = db is None
 
     @asynccontextmanager
@@ -79,7 +83,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.database_url)
     problems.install(app)
     app.state.widget_limiter = TokenBucket(rate=settings.widget_rate_per_second, burst=settings.widget_burst)
-    for api in (orgs_api, contacts_api, companies_api, widget_api, widget_assets, system, search_api):
+    # duplicates_api before contacts_api: /contacts/duplicates must not match /contacts/{record_id}
+    for api in (orgs_api, duplicates_api, contacts_api, companies_api, custom_fields_api, widget_api, widget_assets,
+                system, search_api):
         app.include_router(api)
 
     @app.get("/healthz", tags=["system"], summary="Liveness and database check")

@@ -36,13 +36,22 @@ def add_record_routes(api: APIRouter, *, kind: crud.Kind, plural: str, create_mo
 
     list_records.__doc__ = (
         f"Keyset-paginated {plural}. Filter by field name ({', '.join(sorted(kind.filters))}), search with "
-        f"`q`, sort with `sort` ({', '.join(kind.sortable)}; prefix `-` for descending).")
+        f"`q`, sort with `sort` ({', '.join(kind.sortable)}; prefix `-` for descending).\n\n"
+        f"**Custom fields** (`GET /api/v1/custom-fields?object={label}`) filter and sort by their name like "
+        "built-in fields: `?plan=pro` (equality; numbers as numbers, `true`/`false`, `YYYY-MM-DD`; a "
+        "select value must be one of its options), `?features=sso` on a multi_select matches records "
+        "holding that option, and `sort=plan` / `sort=-plan` (not multi_select, not with `q`) orders by "
+        "the value with records without one last in both directions; the cursor stays exact. "
+        "A name that is neither built in nor one of the org's fields answers 422.")
 
     @api.post(f"/{plural}", response_model=out_model, status_code=201, responses=WRITE,
               name=f"create_{label}", summary=f"Create a {label}")
     async def create_record(body: create_model, who: Annotated[Actor, Depends(actor)],  # type: ignore[valid-type]
                             u: Annotated[UnitOfWork, Depends(uow)]) -> r.JSON:
-        row = await crud.create(u, who, kind, body, extra=_create_extra(kind))
+        """`custom_fields` holds values of the org's custom fields (`{"<name>": value}`), each validated
+        against its definition; every required field must be given. A bad value refuses the whole
+        record (422 naming `custom_fields.<name>`)."""
+        row = await crud.create(u, who, kind, body, extra=_create_extra(kind), enforce_required=True)
         return r.record(row, 201, {"Location": f"/api/v1/{plural}/{row['id']}"})
 
     @api.get(f"/{plural}/{{record_id}}", response_model=out_model, responses=READ, name=f"get_{label}",
@@ -62,7 +71,8 @@ def add_record_routes(api: APIRouter, *, kind: crud.Kind, plural: str, create_mo
         return r.record(await crud.update(u, who, kind, record_id, body, version))
 
     patch_record.__doc__ = ("Change only the fields sent. `metadata` merges (RFC 7386: null removes a key); "
-                            "`tags` replaces the list. Send `If-Match` to refuse a stale write (412).")
+                            "`custom_fields` merges key by key (null removes a value; a required one cannot be "
+                            "removed); `tags` replaces the list. Send `If-Match` to refuse a stale write (412).")
 
     @api.delete(f"/{plural}/{{record_id}}", status_code=204, responses=WRITE, name=f"delete_{label}",
                 summary=f"Delete a {label}")

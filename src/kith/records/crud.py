@@ -23,6 +23,8 @@ from kith.core import clock, hooks, ids
 from kith.core.errors import FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed, invalid
 from kith.core.listing import ListQuery, Page, keyset, page, parse_sort
 from kith.core.uow import UnitOfWork
+from kith.customfields import listing as custom_listing
+from kith.customfields import values as custom_values
 from kith.orgs.tables import users
 from kith.records import service as rec
 from kith.records.tables import trash
@@ -56,10 +58,16 @@ class Kind:
     reattach: Reattach = _noop_reattach
     unique_fields: tuple[str, ...] = ()
     hidden: frozenset[str] = field(default_factory=lambda: frozenset({"org_id", "deleted_at"}))
+    # Columns ``prepare`` computes from the values (contacts' duplicate keys): written with the
+    # row, never read out, so they stay out of responses and events.
+    derived: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[sa.Column[Any]]:
-        return [c for c in self.table.c if c.name not in self.hidden]
+        return [c for c in self.table.c if c.name not in self.hidden and c.name not in self.derived]
+
+    def derived_values(self, values: Values) -> Values:
+        return {k: values[k] for k in self.derived if k in values}
 
     def event(self, verb: str) -> str:
         return f"{self.name}.{verb}"
@@ -98,8 +106,10 @@ async def check_owner(uow: UnitOfWork, actor: Actor, kind: Kind, owner_id: str |
         raise invalid("owner_id", f"no active user {owner_id!r} in this org")
 
 
-async def create(uow: UnitOfWork, actor: Actor, kind: Kind, cmd: BaseModel, *, extra: Values | None = None
-                 ) -> dict[str, Any]:
+async def create(uow: UnitOfWork, actor: Actor, kind: Kind, cmd: BaseModel, *, extra: Values | None = None,
+                 enforce_required: bool = False) -> dict[str, Any]:
+    """``enforce_required``: refuse the record when a required custom field has no value (the
+    create routes and services; Kith's own intake, such as lead captures, does not)."""
     require(actor, f"{kind.resource}:create")
     values: Values = cmd.model_dump()
     values.update(extra or {})
@@ -113,11 +123,12 @@ async def create(uow: UnitOfWork, actor: Actor, kind: Kind, cmd: BaseModel, *, e
         await kind.prepare(uow, actor, values, None)
         row: dict[str, Any] = {c.name: None for c in kind.columns}
         row.update({k: v for k, v in values.items() if k in row})
-        row.update(org_id=actor.org_id, id=record_id, created_at=now, updated_at=now, version=1,
-                   custom_fields=row.get("custom_fields") or {})
+        custom = await custom_values.for_create(uow, actor.org_id, kind.name, values.get("custom_fields") or {},
+                                                enforce_required=enforce_required)
+        row.update(org_id=actor.org_id, id=record_id, created_at=now, updated_at=now, version=1, custom_fields=custom)
         command = hooks.Command(f"{kind.name}.create", actor, None, cmd.model_dump(exclude_unset=True))
         await hooks.run_before(command.verb, {k: v for k, v in row.items() if k != "org_id"}, command)
-        await uow.execute(kind.table.insert(), row)
+        await uow.execute(kind.table.insert(), {**row, **kind.derived_values(values)})
         await rec.set_tags(uow, actor.org_id, kind.name, record_id, row.get("tags") or [], replace=False)
         del row["org_id"]
         await uow.record(actor.org_id, kind.event("created"), subject_type=kind.name, subject_id=record_id,
@@ -140,11 +151,15 @@ async def list_(uow: UnitOfWork, actor: Actor, kind: Kind, query: ListQuery) -> 
     stmt = sa.select(*kind.columns).where(t.c.org_id == actor.org_id, t.c.deleted_at.is_(None))
     if owners is not None:
         stmt = stmt.where(t.c.owner_id.in_(sorted(owners)))
+    custom = await custom_listing.definitions_named(uow, actor.org_id, kind.name, query, filters=kind.filters,
+                                                    sorts=kind.sortable)
     errors: list[FieldError] = []
     for name, raw in query.filters.items():
         fn = kind.filters.get(name)
+        if fn is None and name in custom:
+            fn = custom_listing.filter_fn(t, custom[name], uow.backend)
         if fn is None:
-            errors.append(FieldError(name, f"unknown filter; filter by one of {sorted(kind.filters)}"))
+            errors.append(FieldError(name, f"unknown filter; filter by one of {sorted([*kind.filters, *custom])}"))
             continue
         try:
             stmt = stmt.where(fn(actor.org_id, raw))
@@ -156,7 +171,9 @@ async def list_(uow: UnitOfWork, actor: Actor, kind: Kind, query: ListQuery) -> 
         from kith.search import service as search  # search builds on this module: imported here
 
         return await search.list_page(uow, kind, stmt, query)
-    sort_name, desc = parse_sort(query.sort, kind.sortable)
+    sort_name, desc = parse_sort(query.sort, (*kind.sortable, *custom_listing.sortable(custom)))
+    if sort_name not in kind.sortable:
+        return await custom_listing.sorted_page(uow, t, stmt, custom[sort_name], query, desc=desc)
     stmt = keyset(stmt, sort_col=t.c[sort_name], id_col=t.c.id, query=query, sort_name=sort_name, desc=desc)
     async with uow.transaction():
         rows = [out(r) for r in await uow.execute(stmt)]
@@ -171,6 +188,8 @@ async def update(uow: UnitOfWork, actor: Actor, kind: Kind, record_id: str, patc
         raise ValidationFailed("these fields cannot be null",
                                errors=[FieldError(k, "cannot be null") for k in nulls])
     async with uow.transaction(write=True):
+        defs = (await custom_values.definitions_for_patch(uow, actor.org_id, kind.name)
+                if "custom_fields" in fields else None)  # before the row lock (see there)
         row = await load_live(uow, kind, actor.org_id, record_id, for_update=True)
         check_record(actor, f"{kind.resource}:update", row.owner_id, kind=kind.name, record_id=record_id)
         if expected_version is not None and expected_version != row.version:
@@ -180,6 +199,8 @@ async def update(uow: UnitOfWork, actor: Actor, kind: Kind, record_id: str, patc
         current = out(row)
         if "metadata" in fields:
             fields["metadata"] = rec.check_metadata(rec.merge_patch(current["metadata"], fields["metadata"]))
+        if defs is not None:
+            fields["custom_fields"] = custom_values.patched(defs, current["custom_fields"], fields["custom_fields"])
         if "owner_id" in fields:
             await check_owner(uow, actor, kind, fields["owner_id"], current=current["owner_id"])
         await kind.prepare(uow, actor, fields, row)
@@ -192,7 +213,8 @@ async def update(uow: UnitOfWork, actor: Actor, kind: Kind, record_id: str, patc
         values.update(updated_at=clock.now(), version=row.version + 1)
         t = kind.table
         res = await uow.execute(t.update().where(t.c.org_id == actor.org_id, t.c.id == record_id,
-                                                 t.c.version == row.version).values(**values))
+                                                 t.c.version == row.version)
+                                 .values(**values, **kind.derived_values(fields)))
         if res.rowcount != 1:  # a concurrent writer won the race between our read and write
             raise PreconditionFailed(f"the {kind.name} changed while you were updating it")
         if "tags" in values:

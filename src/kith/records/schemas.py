@@ -27,6 +27,11 @@ def _cents(v: Decimal) -> Decimal:
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("1e13"), decimal_places=2, allow_inf_nan=False),
                    AfterValidator(_cents)]
 Metadata = Annotated[dict[str, Any], Field(description="A JSON object; merged on PATCH (RFC 7386).")]
+CustomFieldValues = Annotated[dict[str, Any], Field(description=(
+    "Values of the org's custom fields, `{\"<name>\": value}` (`GET /api/v1/custom-fields` lists the "
+    "names and types): text and url strings, numbers, `YYYY-MM-DD` dates, booleans, emails, a select "
+    "option, or a list of multi_select options. Each is validated against its field (422 names "
+    "`custom_fields.<name>`; an unknown name is refused). PATCH merges key by key; null removes a key."))]
 
 
 class Strict(BaseModel):

@@ -212,5 +212,6 @@ def is_search_object(name: str | None) -> bool:
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     """Alembic ``include_name`` hook: leave the search index objects out of autogenerate."""
     if type_ in {"table", "index"}:
-        return not is_search_object(name)
+        # Custom field indexes (``ix_cf_…``) are made and dropped with the fields: data, not schema.
+        return not is_search_object(name) and not (name or "").startswith("ix_cf_")
     return True

@@ -20,6 +20,8 @@ from kith.auth.model import Actor
 from kith.companies.schemas import normalise_domain
 from kith.companies.service import canonical_stage
 from kith.companies.tables import companies
+from kith.contacts import dedupe
+from kith.contacts.service import KIND as CONTACT
 from kith.contacts.service import companies_of
 from kith.contacts.tables import contact_companies, contacts
 from kith.core import clock, ids
@@ -37,7 +39,7 @@ from kith.visitors.tables import visitors
 MAX_ATTEMPTS = 4
 
 COMPANY_OUT = [c for c in companies.c if c.name not in {"org_id", "deleted_at"}]
-CONTACT_OUT = [c for c in contacts.c if c.name not in {"org_id", "deleted_at"}]
+CONTACT_OUT = CONTACT.columns
 VISITOR_OUT = [c for c in visitors.c if c.name != "org_id"]
 
 
@@ -175,7 +177,7 @@ async def _create_contact(uow: UnitOfWork, actor: Actor, cmd: IdentifyIn) -> dic
                stage="lead", status="active", source="widget", lead_score=0, tags=[],
                metadata=rec.check_metadata(rec.merge_patch({}, cmd.metadata or {})), custom_fields={},
                automation_enabled=True, created_at=now, updated_at=now, version=1)
-    await uow.execute(contacts.insert(), {"org_id": actor.org_id, **row})
+    await uow.execute(contacts.insert(), {"org_id": actor.org_id, **row, **dedupe.keys(row)})
     await uow.record(actor.org_id, "contact.created", subject_type="contact", subject_id=row["id"],
                      actor_id=None, actor_type="widget",
                      data={"after": {k: rec.jsonable(v) for k, v in row.items()}, "via": "widget.identify"})
@@ -200,9 +202,10 @@ async def _update_contact(uow: UnitOfWork, actor: Actor, contact: dict[str, Any]
     if not values:
         return
     before, after = rec.diff(contact, values)
+    keys = dedupe.changed_keys(contact, values)
     values.update(updated_at=clock.now(), version=contact["version"] + 1)
     await uow.execute(contacts.update().where(contacts.c.org_id == org_id, contacts.c.id == contact["id"])
-                      .values(**values))
+                      .values(**values, **keys))
     contact.update(values)
     await uow.record(org_id, "contact.updated", subject_type="contact", subject_id=contact["id"],
                      actor_id=None, actor_type="widget",

@@ -59,6 +59,11 @@ class Sizes:
     identify_calls: int  # in-process identify calls (new, then returning) and raw replays of each kind
 
 
+def executing_engine(db: Any) -> Any:
+    """The engine a unit of work's statements go through: on SQLite the inline synchronous one."""
+    return db.sync_engine if getattr(db, "sync_engine", None) is not None else db.engine.sync_engine
+
+
 def sizes(quick: bool, rows: int | None, search_rows: int | None = None) -> Sizes:
     if quick:
         return Sizes(raw_bulk=5_000, raw_single=300, service_seq=300, service_conc=300, tasks=32,
@@ -272,7 +277,7 @@ async def service_identify(url: str, org_id: str, tag: str, sz: Sizes) -> dict[s
         for i in range(20):  # warm-up
             await widget.identify(db, org_id, cmd("warm", i))
         probes = [cmd("probe", i) for i in range(sz.tasks)]
-        event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+        event.listen(executing_engine(db), "before_cursor_execute", grab)
         new_sql: list[Any] = []
         for p in probes:  # new visitors
             await widget.identify(db, org_id, p)
@@ -283,7 +288,7 @@ async def service_identify(url: str, org_id: str, tag: str, sz: Sizes) -> dict[s
             await widget.identify(db, org_id, p)
             ret_sql.append((list(seen), dbkit.fresh_values(seen)))
             seen.clear()
-        event.remove(db.engine.sync_engine, "before_cursor_execute", grab)
+        event.remove(executing_engine(db), "before_cursor_execute", grab)
         cmds = [cmd("conc", i) for i in range(sz.identify_calls)]
         new = await run(cmds)
         returning = await run(cmds)
@@ -321,7 +326,7 @@ async def service_search(url: str, api_key: str, terms: tuple[str, ...]) -> list
     out: list[dict[str, Any]] = []
     try:
         actor = await orgs.authenticate(db, api_key)
-        event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+        event.listen(executing_engine(db), "before_cursor_execute", grab)
         for term in terms:
             captured.clear()
             page = await list_contacts(UnitOfWork(db), actor, ListQuery(q=term, sort="relevance"))
@@ -352,7 +357,7 @@ async def service_list(url: str, api_key: str, n: int) -> dict[str, Any]:
         if "FROM contacts" in statement and not captured:
             captured.append((statement, parameters))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+    event.listen(executing_engine(db), "before_cursor_execute", grab)
     try:
         actor = await orgs.authenticate(db, api_key)
         query = ListQuery(sort="-created_at", filters={"stage": "qualified"})

@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to a fresh, migrated, empty database of the parametrized backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "kith.db"
+@contextmanager
+def template_copy(request: pytest.FixtureRequest, backend: str, directory: Path) -> Iterator[str]:
+    """A URL to a fresh copy of the migrated template of ``backend`` (a file in ``directory`` on
+    SQLite, a database dropped on exit on PostgreSQL). Templates are asked for lazily, so a SQLite
+    test never needs PostgreSQL."""
+    if backend == "sqlite":
+        path = directory / "kith.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
@@ -98,6 +101,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield _pg_admin_url(name)
     finally:
         _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to a fresh, migrated, empty database of the parametrized backend."""
+    with template_copy(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,11 +11,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import shutil
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +23,7 @@ from hypothesis import strategies as st
 from kith.config import Settings
 from kith.core.db import Database
 from kith.entrypoints.app import create_app
-from tests.conftest import BACKENDS, PG_DSN, Org, _pg_admin_url, _pg_exec, count_rows, make_org, problem
+from tests.conftest import BACKENDS, Org, count_rows, make_org, problem, template_copy
 
 A = "/api/v1"
 LONG_ID = "contact_" + "x" * 33  # 41 characters: one over every id's limit
@@ -87,24 +84,19 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-async def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                 sqlite_template: Path, pg_template: str | None) -> AsyncIterator[Env]:
+async def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> AsyncIterator[Env]:
     """One database, org and world per backend for the tests that must change nothing.
 
     Every such test asserts that all row counts and every record's GET are the same after its request
     as before, so sharing the setup is safe, and it saves a fresh org per case (over a thousand cases).
     """
-    dropped: str | None = None
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("shared") / "kith.db"
-        shutil.copy(sqlite_template, path)
-        url = f"sqlite:///{path}"
-    else:
-        if pg_template is None:
-            pytest.skip(f"PostgreSQL not reachable at {PG_DSN} (required under CI=true)")
-        dropped = f"kith_t_{uuid.uuid4().hex[:12]}"
-        _pg_exec(f'CREATE DATABASE "{dropped}" TEMPLATE "{pg_template}"')
-        url = _pg_admin_url(dropped)
+    with template_copy(request, request.param, tmp_path_factory.mktemp("shared")) as url:
+        async for env in _shared_env(url):
+            yield env
+
+
+async def _shared_env(url: str) -> AsyncIterator[Env]:
     db = Database(url)
     cfg = Settings(database_url=url, max_body_bytes=64 * 1024)
     try:
@@ -113,8 +105,6 @@ async def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             yield Env(db, client, big, org, await build_world(client, org))
     finally:
         await db.dispose()
-        if dropped:
-            _pg_exec(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
 
 
 @pytest.fixture

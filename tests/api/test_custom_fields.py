@@ -4,11 +4,8 @@ behind them, and other orgs kept out."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +18,7 @@ from kith.core.events import events
 from kith.customfields import sql
 from kith.customfields.model import FieldType
 from kith.entrypoints.app import create_app
-from tests.conftest import BACKENDS, PG_DSN, Org, _pg_admin_url, _pg_exec, count_rows, make_org, problem
+from tests.conftest import BACKENDS, Org, count_rows, make_org, problem, template_copy
 
 A = "/api/v1"
 CF = f"{A}/custom-fields"
@@ -93,19 +90,14 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-async def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                 sqlite_template: Path, pg_template: str | None) -> AsyncIterator[Env]:
-    dropped: str | None = None
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("cf") / "kith.db"
-        shutil.copy(sqlite_template, path)
-        url = f"sqlite:///{path}"
-    else:
-        if pg_template is None:
-            pytest.skip(f"PostgreSQL not reachable at {PG_DSN} (required under CI=true)")
-        dropped = f"kith_t_{uuid.uuid4().hex[:12]}"
-        _pg_exec(f'CREATE DATABASE "{dropped}" TEMPLATE "{pg_template}"')
-        url = _pg_admin_url(dropped)
+async def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> AsyncIterator[Env]:
+    with template_copy(request, request.param, tmp_path_factory.mktemp("cf")) as url:
+        async for env in _shared_env(url):
+            yield env
+
+
+async def _shared_env(url: str) -> AsyncIterator[Env]:
     db = Database(url)
     app = create_app(Settings(database_url=url, max_body_bytes=64 * 1024), db=db)
     try:
@@ -118,8 +110,6 @@ async def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             yield Env(db, client, org, other, contact["id"])
     finally:
         await db.dispose()
-        if dropped:
-            _pg_exec(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
 
 
 async def unchanged_after(e: Env, request: Any) -> httpx.Response:

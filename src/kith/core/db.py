@@ -170,38 +170,35 @@ class Database:
         return self.write_lock
 
     @asynccontextmanager
+    async def _writer(self, write: bool) -> AsyncIterator[None]:
+        """Holds this process's SQLite writer lock for a write; nothing otherwise."""
+        lock = self.lock() if write else None
+        if lock is None:
+            yield
+            return
+        async with lock:
+            yield
+
+    @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction; ``write`` takes the writer lock and BEGIN IMMEDIATE."""
-        lock = self.lock() if write else None
-        if lock is not None:
-            await lock.acquire()
-        try:
-            async with self.engine.connect() as conn:
-                if write:
-                    conn = await conn.execution_options(kith_write=True)
-                async with conn.begin():
-                    yield conn
-        finally:
-            if lock is not None:
-                lock.release()
+        async with self._writer(write), self.engine.connect() as conn:
+            if write:
+                conn = await conn.execution_options(kith_write=True)
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def connect_inline(self, *, write: bool = False) -> AsyncIterator[sa.Connection]:
         """SQLite only: a synchronous connection inside one transaction, used from the event loop's
         thread (see the module docstring); ``write`` takes the writer lock and BEGIN IMMEDIATE."""
         assert self.sync_engine is not None
-        lock = self.lock() if write else None
-        if lock is not None:
-            await lock.acquire()
-        try:
+        async with self._writer(write):
             with self.sync_engine.connect() as conn:
                 if write:
                     conn = conn.execution_options(kith_write=True)
                 with conn.begin():
                     yield conn
-        finally:
-            if lock is not None:
-                lock.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,17 +1,23 @@
 """Imports every slice's tables so ``metadata`` is complete (Alembic, tests, `kith migrate`)."""
 
+from kith.activities import tables as activities_tables
 from kith.companies import tables as companies_tables
 from kith.contacts import tables as contacts_tables
 from kith.core.db import metadata
 from kith.core.events import event_refs, events
 from kith.customfields import tables as customfields_tables
+from kith.deals import tables as deals_tables
 from kith.leads import tables as leads_tables
+from kith.notifications import tables as notifications_tables
 from kith.orgs import tables as orgs_tables
 from kith.pipelines import tables as pipelines_tables
+from kith.products import tables as products_tables
 from kith.records import tables as records_tables
 from kith.visitors import tables as visitors_tables
+from kith.workflows import tables as workflows_tables
 
 __all__ = [
+    "activities_tables", "deals_tables", "notifications_tables", "products_tables", "workflows_tables",
     "companies_tables", "contacts_tables", "customfields_tables", "event_refs", "events", "leads_tables",
     "metadata", "orgs_tables", "pipelines_tables", "records_tables", "visitors_tables",
 ]

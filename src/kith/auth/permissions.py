@@ -60,9 +60,13 @@ pipeline:manage             ✓  —  —  —  —  —
 analytics:read              ✓  ✓  —  —  ✓  ✓
 """
 
-# Kith's rows for objects seed 004 does not list. Companies are account records and follow the
+# Kith's rows for objects and actions seed 004 does not list. Companies are account records and follow the
 # contact row (support agents "read account info"); org, users, keys and custom field definitions
 # are crm-admin business (everyone reads the definitions: they describe the records' fields).
+# Leads and deals get the update/delete/reassign rows the seed's API surface implies (PATCH and
+# DELETE routes; reassigning is a manager's act as for contacts); answering a high-value approval
+# is sales-manager or crm-admin (DESIGN §5.3). Everyone reads pipelines and the product catalog
+# (deal forms need them); changing them is pipeline:manage / product:manage.
 _KITH = """
 company:read                ✓  ✓  ✓  ✓  ✓  ✓
 company:create              ✓  ✓  ✓  —  ✓  —
@@ -76,6 +80,15 @@ user:manage                 ✓  —  —  —  —  —
 trash:purge                 ✓  —  —  —  —  —
 custom_field:read           ✓  ✓  ✓  ✓  ✓  ✓
 custom_field:manage         ✓  —  —  —  —  —
+lead:update                 ✓  ✓  ◑  —  —  —
+lead:delete                 ✓  —  —  —  —  —
+lead:reassign               ✓  ✓  —  —  —  —
+deal:reassign               ✓  ✓  —  —  —  —
+deal:approve                ✓  ✓  —  —  —  —
+activity:delete             ✓  ✓  ◑  ◑  —  —
+product:read                ✓  ✓  ✓  ✓  ✓  ✓
+product:manage              ✓  —  —  —  —  —
+pipeline:read               ✓  ✓  ✓  ✓  ✓  ✓
 """
 
 

@@ -80,6 +80,23 @@ class Cents(sa.TypeDecorator[Decimal]):
         return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))
 
 
+class Thousandths(sa.TypeDecorator[Decimal]):
+    """A decimal quantity with three places (line-item quantities), stored as a BIGINT of thousandths."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * 1000).to_integral_value())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 1000).quantize(Decimal("0.001"))
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 

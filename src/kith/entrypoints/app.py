@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import RedirectResponse, Response
 
 import kith
+from kith.activities.api import api as activities_api
+from kith.automation.api import api as automation_api
 from kith.companies.api import api as companies_api
 from kith.config import Settings
 from kith.contacts.api import api as contacts_api
@@ -21,17 +23,23 @@ from kith.contacts.enrichment import load_provider
 from kith.core.db import Database
 from kith.core.ratelimit import TokenBucket
 from kith.customfields.api import api as custom_fields_api
+from kith.deals.api import api as deals_api
 from kith.http import problems
 from kith.http import responses as r
 from kith.http.deps import CurrentActor, Uow
 from kith.http.middleware import BodyLimit, Metrics
 from kith.http.routing import READ, router
+from kith.leads.api import api as leads_api
+from kith.notifications.api import api as notifications_api
 from kith.orgs.api import api as orgs_api
+from kith.pipelines.api import api as pipelines_api
+from kith.products.api import api as products_api
 from kith.records import crud
 from kith.search.api import api as search_api
 from kith.visitors.api import WidgetCors
 from kith.visitors.api import api as widget_api
 from kith.visitors.api import assets as widget_assets
+from kith.workflows.api import api as workflows_api
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -85,7 +93,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.widget_limiter = TokenBucket(rate=settings.widget_rate_per_second, burst=settings.widget_burst)
     # duplicates_api before contacts_api: /contacts/duplicates must not match /contacts/{record_id}
     for api in (orgs_api, duplicates_api, contacts_api, companies_api, custom_fields_api, widget_api, widget_assets,
-                system, search_api):
+                system, search_api, pipelines_api, products_api, deals_api, leads_api, activities_api,
+                notifications_api, workflows_api, automation_api):
         app.include_router(api)
 
     @app.get("/healthz", tags=["system"], summary="Liveness and database check")

@@ -1,0 +1,7 @@
+"""Automation routes."""
+
+from __future__ import annotations
+
+from kith.http.routing import router
+
+api = router("automation")

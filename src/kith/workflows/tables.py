@@ -1,0 +1,1 @@
+"""Sales-process workflow tables (seed 004 §7)."""

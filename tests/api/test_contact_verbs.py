@@ -465,7 +465,8 @@ async def test_merge_is_recorded_in_the_survivors_and_the_duplicates_timelines(
     assert r.status_code == 200, r.text
     [event] = await events_of(db, "contact.merged", d.survivor["id"])
     assert event["data"]["merged_ids"] == [d.dup1["id"], d.dup2["id"]]
-    assert event["data"]["moved"] == {"company_links": 2, "visitors": 2, "leads": 1, "reports": 0}
+    assert event["data"]["moved"] == {"company_links": 2, "visitors": 2, "leads": 1, "reports": 0, "activities": 0,
+                                      "deals": 0, "deal_contacts": 0}
     assert event["data"]["after"]["title"] == "CTO" and event["data"]["before"]["title"] is None
     assert [m["email"] for m in event["data"]["merged"]] == ["ada.l@globex.test", "countess@example.com"]
     async with db.engine.connect() as conn:
@@ -947,3 +948,62 @@ async def test_a_bad_owner_body_names_the_field_and_writes_nothing(
         p = problem(await verb(client, org.admin, c["id"], name, body), 422)
         assert field in {e["field"] for e in p["errors"]}, (case, p)
     assert await snapshot(client, db, org, [f"{API}/{c['id']}"]) == before
+
+
+# --- merge moves activities and deals; assignment notifies (issue 4) --------------------------------
+
+async def test_merge_moves_the_duplicates_activities_and_deals_onto_the_survivor(
+        client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    from kith.activities.tables import activities
+    from kith.core import clock
+    from kith.deals.tables import deal_contacts, deals
+    from tests.api.activity_helpers import deal as make_deal
+    from tests.api.activity_helpers import log
+
+    survivor = await create(client, org.admin, name="Ada", email="ada@acme.test")
+    dup = await create(client, org.admin, name="Ada L", email="ada.l@acme.test")
+    other = await create(client, org.admin, name="Bob")
+    acts = [await log(client, org.admin, contact_id=dup["id"], subject=f"call {i}") for i in range(2)]
+    shared, own = await make_deal(db, org, org.rep, dup["id"]), await make_deal(db, org, org.rep, other["id"])
+    async with db.engine.begin() as conn:
+        await conn.execute(deal_contacts.insert(), [
+            {"org_id": org.id, "deal_id": shared, "contact_id": survivor["id"], "role": "buyer",
+             "created_at": clock.now()},
+            {"org_id": org.id, "deal_id": shared, "contact_id": dup["id"], "role": "champion",
+             "created_at": clock.now()},
+            {"org_id": org.id, "deal_id": own, "contact_id": dup["id"], "role": "user", "created_at": clock.now()}])
+    r = await verb(client, org.admin, survivor["id"], "merge", {"from_ids": [dup["id"]]})
+    assert r.status_code == 200, r.text
+    moved = await rows(db, activities, activities.c.id.in_([a["id"] for a in acts]))
+    assert {a["contact_id"] for a in moved} == {survivor["id"]} and {a["version"] for a in moved} == {2}
+    [d1] = await rows(db, deals, deals.c.id == shared)
+    assert d1["contact_id"] == survivor["id"] and d1["version"] == 2
+    links = await rows(db, deal_contacts, deal_contacts.c.org_id == org.id)
+    assert sorted((x["deal_id"], x["contact_id"], x["role"]) for x in links) == sorted([
+        (shared, survivor["id"], "buyer"), (own, survivor["id"], "user")])
+    [event] = await events_of(db, "contact.merged", survivor["id"])
+    moved_counts = event["data"]["moved"]
+    assert (moved_counts["activities"], moved_counts["deals"], moved_counts["deal_contacts"]) == (2, 1, 1)
+    listed = await client.get(f"{API}/{survivor['id']}/activities", headers=org.admin.h)
+    assert {a["id"] for a in listed.json()["data"]} == {a["id"] for a in acts}
+    got = await get(client, org, survivor["id"], include="activities,deals")
+    assert {a["id"] for a in got["activities"]} == {a["id"] for a in acts}
+    assert shared in {d["id"] for d in got["deals"]}
+
+
+@pytest.mark.parametrize("name", ["assign", "reassign"])
+async def test_the_new_owner_of_a_contact_is_notified(client: httpx.AsyncClient, db: Database, org: Org,
+                                                      name: str) -> None:
+    from kith.notifications.tables import notifications
+
+    c = await unowned(client, org) if name == "assign" else await create(client, org.admin,
+                                                                          owner_id=org.rep.user_id)
+    assert (await verb(client, org.manager, c["id"], name, {"owner_id": org.other_rep.user_id})).status_code == 200
+    [n] = await rows(db, notifications, notifications.c.user_id == org.other_rep.user_id)
+    assert (n["type"], n["subject_type"], n["subject_id"]) == ("contact.assigned", "contact", c["id"])
+    assert n["data"]["assigned_by"] == org.manager.user_id and n["data"]["verb"] == name
+    inbox = await client.get(f"{V1}/notifications", headers=org.other_rep.h)
+    assert [x["id"] for x in inbox.json()["data"]] == [n["id"]]
+    # to yourself: nobody to tell
+    assert (await verb(client, org.manager, c["id"], "reassign", {"owner_id": org.manager.user_id})).status_code == 200
+    assert await rows(db, notifications, notifications.c.user_id == org.manager.user_id) == []

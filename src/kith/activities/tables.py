@@ -42,6 +42,9 @@ activities = sa.Table(
     sa.Index("ix_activities_deal", "org_id", "deal_id", "occurred_at", "id"),
     sa.Index("ix_activities_lead", "org_id", "lead_id", "occurred_at", "id"),
     sa.Index("ix_activities_actor", "org_id", "actor_id", "created_at", "id"),
+    # 0010: the ``type`` and ``assignee_id`` list filters, in the list's default order.
+    sa.Index("ix_activities_type", "org_id", "type", "occurred_at", "id"),
+    sa.Index("ix_activities_assignee", "org_id", "assignee_id", "occurred_at", "id"),
     sa.Index("ix_activities_open_tasks", "org_id", "assignee_id", "due_at", "id",
              sqlite_where=_open_task, postgresql_where=_open_task),
 )

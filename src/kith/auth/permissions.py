@@ -89,6 +89,7 @@ activity:delete             ✓  ✓  ◑  ◑  —  —
 product:read                ✓  ✓  ✓  ✓  ✓  ✓
 product:manage              ✓  —  —  —  —  —
 pipeline:read               ✓  ✓  ✓  ✓  ✓  ✓
+webhook:manage              ✓  —  —  —  —  —
 """
 
 

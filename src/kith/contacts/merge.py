@@ -6,8 +6,9 @@ sales-manager may update but not delete contacts). Any id missing, trashed or of
 answers 404 and nothing changes.
 
 In one transaction the survivor takes over the merged contacts' visitors, company links (its own
-primary stays; a company both were linked to is linked once), leads and reports (contacts whose
-manager was a merged one), the union of their tags, their metadata and custom-field keys it
+primary stays; a company both were linked to is linked once), leads, activities, deals (as their
+contact and as one of their ``deal_contacts``; a deal both were on keeps one row) and reports
+(contacts whose manager was a merged one), the union of their tags, their metadata and custom-field keys it
 lacks, and the scalar fields it has empty (``model.merged_values``). Their history joins the
 survivor's timeline; then they are deleted for good, so their emails are free again. The
 ``contact.merged`` event is indexed under the survivor, every merged id and every company link
@@ -20,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from kith.activities.tables import activities
 from kith.auth.access import check_record, require
 from kith.auth.model import Actor
 from kith.contacts import model
@@ -30,6 +32,7 @@ from kith.core import clock, hooks
 from kith.core.errors import NotFound, invalid
 from kith.core.events import event_refs
 from kith.core.uow import UnitOfWork
+from kith.deals.tables import deal_contacts, deals
 from kith.leads.tables import leads
 from kith.records import crud
 from kith.records import service as rec
@@ -57,7 +60,11 @@ async def merge_contacts(uow: UnitOfWork, actor: Actor, survivor_id: str, from_i
                  "visitors": await _repoint(uow, visitors, visitors.c.contact_id, org_id, survivor_id, from_ids),
                  "leads": await _repoint(uow, leads, leads.c.contact_id, org_id, survivor_id, from_ids, bump=True),
                  "reports": await _repoint(uow, contacts, contacts.c.manager_id, org_id, survivor_id, from_ids,
-                                           bump=True)}
+                                           bump=True),
+                 "activities": await _repoint(uow, activities, activities.c.contact_id, org_id, survivor_id,
+                                              from_ids, bump=True),
+                 "deals": await _repoint(uow, deals, deals.c.contact_id, org_id, survivor_id, from_ids, bump=True),
+                 "deal_contacts": await _move_deal_contacts(uow, org_id, survivor_id, from_ids)}
         await _inherit_timelines(uow, org_id, survivor_id, from_ids)
         await uow.execute(record_tags.delete().where(record_tags.c.org_id == org_id,
                                                      record_tags.c.record_id.in_(from_ids)))
@@ -110,6 +117,26 @@ async def _move_company_links(uow: UnitOfWork, org_id: str, survivor_id: str, fr
             "role": link.role, "title": link.title, "created_at": link.created_at})
         own[link.company_id] = primary
         moved.append(link.company_id)
+    return moved
+
+
+async def _move_deal_contacts(uow: UnitOfWork, org_id: str, survivor_id: str, from_ids: list[str]) -> int:
+    """The survivor takes the merged contacts' places on deals; on a deal it is already on (or that
+    two merged contacts shared) it keeps one row, its own role first. Returns the rows moved."""
+    dc = deal_contacts.c
+    on = set((await uow.execute(sa.select(dc.deal_id).where(dc.org_id == org_id, dc.contact_id == survivor_id)))
+             .scalars())
+    theirs = list(await uow.execute(sa.select(dc.deal_id, dc.contact_id).where(
+        dc.org_id == org_id, dc.contact_id.in_(from_ids)).order_by(dc.deal_id, dc.created_at, dc.contact_id)))
+    moved = 0
+    for row in theirs:
+        where = (dc.org_id == org_id, dc.deal_id == row.deal_id, dc.contact_id == row.contact_id)
+        if row.deal_id in on:
+            await uow.execute(deal_contacts.delete().where(*where))
+            continue
+        await uow.execute(deal_contacts.update().where(*where).values(contact_id=survivor_id))
+        on.add(row.deal_id)
+        moved += 1
     return moved
 
 

@@ -17,6 +17,7 @@ from kith.contacts import dedupe, model
 from kith.contacts.schemas import NOT_NULL, CompanyLink, ContactCreate, ContactPatch
 from kith.contacts.tables import contact_companies, contacts
 from kith.core import clock
+from kith.core.db import Prepared
 from kith.core.errors import Conflict, NotFound, invalid
 from kith.core.listing import ListQuery, Page
 from kith.core.uow import UnitOfWork
@@ -25,28 +26,32 @@ from kith.records import filters as f
 from kith.visitors.tables import visitors
 
 
+def _taken_by(col: sa.Column[Any]) -> Prepared:
+    """Another live contact holding ``value`` in the unique ``col`` (prebuilt: every create asks)."""
+    c = contacts.c
+    return Prepared(sa.select(c.id).where(c.org_id == sa.bindparam("org_id"), col == sa.bindparam("value"),
+                                          c.deleted_at.is_(None), c.id != sa.bindparam("self_id")).limit(1))
+
+
+_EMAIL_TAKEN = _taken_by(contacts.c.email)
+_USER_ID_TAKEN = _taken_by(contacts.c.external_user_id)
+
+
 async def _prepare(uow: UnitOfWork, actor: Actor, values: dict[str, Any], existing: Any) -> None:
     if existing is not None and values.get("stage") is not None:
         model.assert_stage_change_allowed(existing.stage, values["stage"])
+    self_id = existing.id if existing is not None else ""
     if values.get("email") and (existing is None or values["email"] != existing.email):
-        q = sa.select(contacts.c.id).where(contacts.c.org_id == actor.org_id, contacts.c.email == values["email"],
-                                           contacts.c.deleted_at.is_(None))
-        if existing is not None:
-            q = q.where(contacts.c.id != existing.id)
-        other = (await uow.execute(q)).first()
+        other = await uow.row(_EMAIL_TAKEN, {"org_id": actor.org_id, "value": values["email"], "self_id": self_id})
         if other is not None:
             raise Conflict(f"a contact with email {values['email']!r} already exists",
-                           extra={"field": "email", "existing_id": other.id})
+                           extra={"field": "email", "existing_id": other["id"]})
     if values.get("external_user_id") and (existing is None or values["external_user_id"] != existing.external_user_id):
-        q = sa.select(contacts.c.id).where(contacts.c.org_id == actor.org_id,
-                                           contacts.c.external_user_id == values["external_user_id"],
-                                           contacts.c.deleted_at.is_(None))
-        if existing is not None:
-            q = q.where(contacts.c.id != existing.id)
-        other = (await uow.execute(q)).first()
+        other = await uow.row(_USER_ID_TAKEN, {"org_id": actor.org_id, "value": values["external_user_id"],
+                                               "self_id": self_id})
         if other is not None:
             raise Conflict(f"a contact with external_user_id {values['external_user_id']!r} already exists",
-                           extra={"field": "external_user_id", "existing_id": other.id})
+                           extra={"field": "external_user_id", "existing_id": other["id"]})
     manager_id = values.get("manager_id")
     if manager_id is not None:
         if existing is not None and manager_id == existing.id:
@@ -123,7 +128,7 @@ KIND = crud.Kind(
     derived=dedupe.KEY_COLUMNS,
 )
 
-INCLUDES = ("companies", "visitors")
+INCLUDES = ("companies", "visitors", "activities", "deals")
 
 
 async def create_contact(uow: UnitOfWork, actor: Actor, cmd: ContactCreate) -> dict[str, Any]:
@@ -142,6 +147,8 @@ async def list_contacts(uow: UnitOfWork, actor: Actor, query: ListQuery) -> Page
 async def get_contact(uow: UnitOfWork, actor: Actor, contact_id: str, include: tuple[str, ...] = ()
                       ) -> dict[str, Any]:
     row = await crud.get(uow, actor, KIND, contact_id)
+    if not include:
+        return row
     async with uow.transaction():
         if "companies" in include:
             row["companies"] = await companies_of(uow, actor.org_id, contact_id)
@@ -150,6 +157,15 @@ async def get_contact(uow: UnitOfWork, actor: Actor, contact_id: str, include: t
                           visitors.c.first_seen_at, visitors.c.last_seen_at).where(
                 visitors.c.org_id == actor.org_id, visitors.c.contact_id == contact_id)
             row["visitors"] = [dict(r._mapping) for r in await uow.execute(q.order_by(visitors.c.first_seen_at))]
+        if "activities" in include:  # the latest 50 the caller may read (activity:read)
+            from kith.activities.service import list_activities
+
+            row["activities"] = (await list_activities(uow, actor, ListQuery(
+                limit=50, sort="-occurred_at", filters={"contact_id": contact_id}))).data
+        if "deals" in include:  # the first 50 involving the contact the caller may read (deal:read)
+            from kith.deals.service import contact_deals
+
+            row["deals"] = (await contact_deals(uow, actor, contact_id, ListQuery(limit=50))).data
     return row
 
 

@@ -201,6 +201,13 @@ async def assign_contact(uow: UnitOfWork, actor: Actor, contact_id: str, owner_i
         contact = await write_contact(uow, actor, contact, {"owner_id": owner_id})
         await _record(uow, actor, "contact.assigned", contact_id, {
             "verb": verb, "before": {"owner_id": current}, "after": {"owner_id": owner_id}})
+        if owner_id != actor.user_id:  # the new owner hears of it (in-app inbox)
+            from kith.notifications.service import notify
+
+            await notify(uow, actor.org_id, owner_id, "contact.assigned", f"Contact assigned to you: {contact['name']}",
+                         subject_type="contact", subject_id=contact_id,
+                         data={"contact_id": contact_id, "verb": verb, "assigned_by": actor.user_id,
+                               "previous_owner_id": current})
         hooks.run_after(uow, "contact.assigned", contact, cmd)
     return contact
 

@@ -91,7 +91,10 @@ EVENT_TYPES: dict[str, str] = {
     "deal.reopened": "A closed deal was reopened (won deals within 30 days of closing).",
     "deal.deleted": "A deal was moved to the trash (or erased when data.permanent is true).",
     "deal.restored": "A deal was restored from the trash.",
-    "deal.rotting": "A deal stayed in its stage longer than the stage's rot period.",
+    "deal.assigned": "A deal was given another owner (data: before/after owner_id).",
+    "deal.contact-linked": "A contact was added to a deal (or its role label changed; data: contact_id, role).",
+    "deal.contact-unlinked": "A contact was removed from a deal (data: contact_id).",
+    "approval.cancelled": "A pending or approved request was cancelled because the deal's value changed.",
     "approval.requested": "Approval to close a high-value deal was requested.",
     "approval.approved": "An approval request was approved.",
     "approval.rejected": "An approval request was rejected.",
@@ -102,9 +105,21 @@ EVENT_TYPES: dict[str, str] = {
     "workflow.started": "A sales-process workflow was started on a deal.",
     "workflow.stage-advanced": "A workflow moved to its next stage (data: from, to).",
     "workflow.completed": "A workflow's last stage was completed.",
+    "workflow.guard-confirmed": ("A confirmation guard of a workflow (e.g. verbal-agreement) was confirmed "
+                                 "(data.guard)."),
+    "workflow.cancelled": "A workflow was cancelled because its deal was lost, abandoned or deleted by hand.",
+    "workflow_template.created": "An org's own workflow template was created (data.after: the definition).",
+    "workflow_template.updated": "An org's own workflow template changed (data: before/after).",
+    "workflow_template.deleted": "An org's own workflow template was deleted (running workflows keep their copy).",
     "custom_field.created": "A custom field was defined (data.after: the definition).",
     "custom_field.updated": "A custom field's label, description, required flag or options changed.",
     "custom_field.deleted": "A custom field was deleted; its values are then removed from records (data: before).",
+    "webhook.created": "A webhook subscription was created (data.after: url, events, description; never the secret).",
+    "webhook.updated": "A webhook's url, events, description or enabled flag changed (data: before/after).",
+    "webhook.deleted": "A webhook subscription was deleted with its delivery log (data.before).",
+    "webhook.secret-rotated": "A webhook's signing secret was replaced; the old one stops at once.",
+    "webhook.disabled": "A webhook was disabled after too many failed attempts in a row (data: failures, threshold).",
+    "webhook.delivery-replayed": "A delivery was queued again by hand (data: delivery_id, replay_id, event_id).",
 }
 
 _TYPE_RE = re.compile(r"^[a-z_]+\.[a-z]+(?:-[a-z]+)*$")

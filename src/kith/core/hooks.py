@@ -60,8 +60,14 @@ Hook = Callable[[dict[str, Any], Command], Awaitable[None] | None]
 
 # verb -> the event it records once done. Verbs of the shared record CRUD exist for every Kind.
 VERBS: dict[str, str] = {
-    **{f"{noun}.{verb}": f"{noun}.{past}" for noun in ("contact", "company")
+    **{f"{noun}.{verb}": f"{noun}.{past}" for noun in ("contact", "company", "deal", "activity")
        for verb, past in (("create", "created"), ("update", "updated"), ("delete", "deleted"))},
+    "deal.move-stage": "deal.stage-moved",
+    "deal.win": "deal.won",
+    "deal.lose": "deal.lost",
+    "deal.abandon": "deal.abandoned",
+    "deal.reopen": "deal.reopened",
+    "activity.complete": "activity.completed",
     "contact.qualify": "contact.qualified",
     "contact.capture": "contact.captured",
     "contact.assign": "contact.assigned",

@@ -2,24 +2,34 @@
 
 A service opens ``async with uow.transaction(write=True):``; a nested call joins the outer
 transaction, so verbs compose (a merge can call unlink) and still commit once.
+
+Events are buffered by ``record`` and written just before the commit as two multi-row inserts
+(``events``, ``event_refs``), not two statements per event. Anything that could read them first
+(any SELECT, or a statement on those tables, through ``execute``) writes the buffer out before it
+runs, so a transaction always sees its own events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import UpdateBase
 
 from kith.core import clock, ids
-from kith.core.db import Database
+from kith.core.db import Database, Prepared, Row, prepared_insert, run_async, run_sync
 from kith.core.errors import Conflict
 from kith.core.events import EVENT_TYPES, event_refs, events
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+_EVENT_TABLES = frozenset({events.fullname, event_refs.fullname})
+_INSERT_EVENTS = prepared_insert(events, [c.name for c in events.c])
+_INSERT_REFS = prepared_insert(event_refs, [c.name for c in event_refs.c])
 
 
 class UnitOfWork:
@@ -29,6 +39,8 @@ class UnitOfWork:
         self._inline: sa.Connection | None = None  # SQLite: statements run in this thread
         self._write = False
         self._after_commit: list[AfterCommit] = []
+        self._events: list[dict[str, Any]] = []
+        self._refs: list[dict[str, Any]] = []
         self.recorded: list[dict[str, Any]] = []
 
     @property
@@ -46,22 +58,28 @@ class UnitOfWork:
         return self.db.backend
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = False) -> AsyncIterator[UnitOfWork]:
+    async def transaction(self, *, write: bool = False, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
+        """``autocommit`` (reads only): statements run outside a transaction, each its own snapshot,
+        as SQLite reads always do; on PostgreSQL it saves the BEGIN and COMMIT round trips. For
+        reads whose statements need no common snapshot (one lookup, or lookups by key)."""
         if self.is_open:
             if write and not self._write:
                 raise RuntimeError("cannot upgrade a read transaction to a write one")
             yield self
             return
         self._write, self.recorded, self._after_commit = write, [], []
+        self._events, self._refs = [], []
         try:
             if self.db.sync_engine is not None:
                 async with self.db.connect_inline(write=write) as inline:
                     self._inline = inline
                     yield self
+                    await self.flush_events()
             else:
-                async with self.db.connect(write=write) as conn:
+                async with self.db.connect(write=write, autocommit=autocommit and not write) as conn:
                     self._conn = conn
                     yield self
+                    await self.flush_events()
         except IntegrityError as exc:
             self._after_commit = []
             raise Conflict(_integrity_detail(exc)) from exc
@@ -70,6 +88,7 @@ class UnitOfWork:
             raise
         finally:
             self._conn = self._inline = None
+            self._events, self._refs = [], []
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
             await hook()
@@ -78,11 +97,46 @@ class UnitOfWork:
         self._after_commit.append(hook)
 
     async def execute(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
+        if self._events and _may_see_events(stmt):
+            await self.flush_events()
         if self._inline is not None:
             inline: sa.CursorResult[Any] = self._inline.execute(stmt, params)
             return inline
         result: sa.CursorResult[Any] = await self.conn.execute(stmt, params)
         return result
+
+    # --- prepared statements on the driver (kith.core.db.Prepared): the hot paths ---------------
+
+    async def _run(self, prepared: Prepared, values: Mapping[str, Any] | None,
+                   many: Sequence[Mapping[str, Any]] | None = None) -> tuple[list[Row], int]:
+        if self._inline is not None:
+            return run_sync(self._inline, prepared, values, many=many)
+        return await run_async(self.conn, prepared, values, many=many)
+
+    async def rows(self, prepared: Prepared, values: Mapping[str, Any] | None = None) -> list[Row]:
+        """The rows of a prepared SELECT, as dicts. Sees this transaction's buffered events only
+        once written: a prepared read of ``events`` must ``flush_events()`` first."""
+        return (await self._run(prepared, values))[0]
+
+    async def row(self, prepared: Prepared, values: Mapping[str, Any] | None = None) -> Row | None:
+        found = (await self._run(prepared, values))[0]
+        return found[0] if found else None
+
+    async def run(self, prepared: Prepared, values: Mapping[str, Any] | None = None) -> int:
+        """Run a prepared INSERT/UPDATE/DELETE; the rowcount."""
+        return (await self._run(prepared, values))[1]
+
+    async def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (all with the same keys) into ``table`` through the driver."""
+        if not rows:
+            return
+        prepared = prepared_insert(table, rows[0].keys())
+        if len(rows) == 1:
+            await self._run(prepared, rows[0])
+        else:
+            await self._run(prepared, None, many=rows)
+
+    # --- events ------------------------------------------------------------------------------
 
     async def record(
         self,
@@ -96,9 +150,12 @@ class UnitOfWork:
         data: dict[str, Any] | None = None,
         refs: tuple[str, ...] = (),
     ) -> str:
-        """Append one event to the log and index it under its subject and every id in ``refs``."""
+        """Append one event to the log and index it under its subject and every id in ``refs``
+        (written with the transaction's other events before it commits)."""
         if type_ not in EVENT_TYPES:
             raise AssertionError(f"unregistered event type {type_!r}")
+        if not self.is_open:
+            raise RuntimeError("no transaction open: use `async with uow.transaction(write=True):`")
         event_id = ids.new("evt")
         row = {
             "org_id": org_id,
@@ -111,14 +168,28 @@ class UnitOfWork:
             "occurred_at": clock.now(),
             "data": data or {},
         }
-        await self.execute(events.insert(), row)
-        targets = dict.fromkeys((subject_id, *refs))
-        await self.execute(
-            event_refs.insert(),
-            [{"org_id": org_id, "record_id": r, "event_id": event_id} for r in targets],
-        )
+        self._events.append(row)
+        self._refs.extend({"org_id": org_id, "record_id": r, "event_id": event_id}
+                          for r in dict.fromkeys((subject_id, *refs)))
         self.recorded.append(row)
         return event_id
+
+    async def flush_events(self) -> None:
+        """Write the buffered events now (done before every commit)."""
+        if not self._events:
+            return
+        evts, refs = self._events, self._refs
+        self._events, self._refs = [], []
+        await self.insert(events, evts)
+        await self.insert(event_refs, refs)
+
+
+def _may_see_events(stmt: Any) -> bool:
+    """Whether ``stmt`` could read the buffered events: anything but DML on another table."""
+    if isinstance(stmt, UpdateBase):
+        table = getattr(stmt, "table", None)
+        return getattr(table, "fullname", None) in _EVENT_TABLES
+    return True
 
 
 def _integrity_detail(exc: IntegrityError) -> str:

@@ -22,11 +22,14 @@ async def definitions(uow: UnitOfWork, org_id: str, object_: str, *, share_lock:
     """The org's fields of ``object_`` by name. ``share_lock`` (a record write about to store
     values) holds them, on PostgreSQL, until the write commits: a concurrent delete of a field or
     removal of an option waits for it, so it never leaves a value behind that it did not see."""
-    q = sa.select(cfd.c.name, cfd.c.type, cfd.c.options, cfd.c.required).where(
-        cfd.c.org_id == org_id, cfd.c.object == object_)
-    if share_lock and uow.backend == "postgresql":
-        q = q.with_for_update(read=True)
-    return {r.name: definition(r) for r in await uow.execute(q)}
+    q = _DEFINITIONS_SHARED if share_lock and uow.backend == "postgresql" else _DEFINITIONS
+    return {r.name: definition(r) for r in await uow.execute(q, {"org_id": org_id, "object": object_})}
+
+
+# Built once: every contact/company create asks (building a statement costs more than running it).
+_DEFINITIONS = sa.select(cfd.c.name, cfd.c.type, cfd.c.options, cfd.c.required).where(
+    cfd.c.org_id == sa.bindparam("org_id"), cfd.c.object == sa.bindparam("object"))
+_DEFINITIONS_SHARED = _DEFINITIONS.with_for_update(read=True)
 
 
 async def index_still_needed(uow: UnitOfWork, object_: str, name: str, type_: FieldType) -> bool:

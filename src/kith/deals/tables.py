@@ -53,6 +53,7 @@ deals = sa.Table(
     sa.Index("ix_deals_contact", "org_id", "contact_id"),
     sa.Index("ix_deals_company", "org_id", "company_id"),
     sa.Index("ix_deals_close_date", "org_id", "expected_close_date"),
+    sa.Index("ix_deals_lead", "org_id", "lead_id"),
 )
 
 deal_contacts = sa.Table(

@@ -39,6 +39,7 @@ from kith.search.api import api as search_api
 from kith.visitors.api import WidgetCors
 from kith.visitors.api import api as widget_api
 from kith.visitors.api import assets as widget_assets
+from kith.webhooks.api import api as webhooks_api
 from kith.workflows.api import api as workflows_api
 
 PROBLEM_SCHEMA = {
@@ -73,7 +74,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        if not settings.embedded_worker:  # `kith serve` turns it on (KITH_EMBEDDED_WORKER); tests do not
+            yield
+        else:
+            from kith.worker.runner import running
+
+            async with running(app.state.db, settings):
+                yield
         if owns_db:
             await app.state.db.dispose()
 
@@ -94,7 +101,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # duplicates_api before contacts_api: /contacts/duplicates must not match /contacts/{record_id}
     for api in (orgs_api, duplicates_api, contacts_api, companies_api, custom_fields_api, widget_api, widget_assets,
                 system, search_api, pipelines_api, products_api, deals_api, leads_api, activities_api,
-                notifications_api, workflows_api, automation_api):
+                notifications_api, workflows_api, automation_api, webhooks_api):
         app.include_router(api)
 
     @app.get("/healthz", tags=["system"], summary="Liveness and database check")

@@ -115,8 +115,11 @@ def serve(
     host: Annotated[str, typer.Option("--host", envvar="KITH_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", envvar="KITH_PORT", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
+    embedded_worker: Annotated[bool, typer.Option(
+        "--worker/--no-worker", envvar="KITH_EMBEDDED_WORKER",
+        help="Run the worker (outbox relay, webhook deliveries) inside each server process.")] = True,
 ) -> None:
-    """Serve the API (and, later, the UI and worker) with uvicorn."""
+    """Serve the API (and, later, the UI) with uvicorn, with an in-process worker unless --no-worker."""
     import os
 
     import uvicorn
@@ -124,9 +127,46 @@ def serve(
     url = _settings(db).database_url
     migrations.upgrade(url)
     os.environ["KITH_DATABASE_URL"] = url
+    os.environ["KITH_EMBEDDED_WORKER"] = "true" if embedded_worker else "false"
     console.print(f"Kith on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run("kith.entrypoints.app:create_app", factory=True, host=host, port=port, workers=workers,
                 loop="auto", http="auto", log_level="warning", access_log=False)
+
+
+@app.command()
+def worker(
+    db: DbOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Do what is due now, then exit (tests, cron).")] = False,
+) -> None:
+    """Run the worker alone: relay committed events and deliver webhooks. Run several against one
+    PostgreSQL to scale out (they never hold the same delivery at once); on SQLite run one."""
+    import logging
+    import signal
+
+    from kith.worker.runner import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery is the delivery log's job
+    settings = _settings(db)
+    migrations.upgrade(settings.database_url)
+
+    async def go(database: Database) -> int:
+        w = Worker(database, settings)
+        if once:
+            try:
+                return await w.run_once()
+            finally:
+                await w.aclose()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, w.stop)
+        console.print(f"worker running on {database.backend} (Ctrl-C to stop)")
+        await w.run()
+        return 0
+
+    done = _run(settings.database_url, go)
+    if once:
+        console.print(f"worker: {done} event(s)/deliveries handled")
 
 
 @users_app.command("add")

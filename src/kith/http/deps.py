@@ -28,8 +28,8 @@ async def settings(request: Request) -> Settings:
     return s
 
 
-async def uow(db: Annotated[Database, Depends(database)]) -> UnitOfWork:
-    return UnitOfWork(db)
+async def uow(request: Request) -> UnitOfWork:
+    return UnitOfWork(request.app.state.db)
 
 
 _BEARER = {"WWW-Authenticate": 'Bearer realm="kith"'}

@@ -43,4 +43,10 @@ leads = sa.Table(
     sa.Index("ix_leads_status", "org_id", "status", "created_at", "id"),
     sa.Index("ix_leads_owner", "org_id", "owner_id", "created_at", "id"),
     sa.Index("ix_leads_contact", "org_id", "contact_id"),
+    # Migration 0009: one index per remaining list filter and sort.
+    sa.Index("ix_leads_source", "org_id", "source", "created_at", "id"),
+    sa.Index("ix_leads_channel", "org_id", "channel", "created_at", "id"),
+    sa.Index("ix_leads_updated", "org_id", "updated_at", "id"),
+    sa.Index("ix_leads_score", "org_id", "score", "id"),
+    sa.Index("ix_leads_title", "org_id", "title", "id"),
 )

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
+from kith.auth.model import Actor
 from kith.core import clock, ids
+from kith.core.errors import NotFound
+from kith.core.listing import ListQuery, Page, keyset, page
 from kith.core.uow import UnitOfWork
 from kith.notifications.tables import notifications
 
@@ -21,6 +26,7 @@ NOTIFICATION_TYPES: dict[str, str] = {
     "approval.answered": "Your approval request was approved or rejected.",
     "task.assigned": "A task was assigned to you.",
     "task.due": "A task of yours is due.",
+    "webhook.disabled": "A webhook you created was disabled after too many failed deliveries.",
 }
 
 
@@ -38,3 +44,53 @@ async def notify(uow: UnitOfWork, org_id: str, user_id: str | None, type_: str, 
         "body": body, "subject_type": subject_type, "subject_id": subject_id, "data": data or {},
         "created_at": clock.now(), "read_at": None})
     return notification_id
+
+
+# --- the inbox: a user reads only their own notifications --------------------------------------------
+
+_OUT = [c for c in notifications.c if c.name not in {"org_id", "user_id"}]
+
+
+def _mine(actor: Actor) -> tuple[sa.ColumnElement[bool], ...]:
+    return notifications.c.org_id == actor.org_id, notifications.c.user_id == (actor.user_id or "")
+
+
+async def list_notifications(uow: UnitOfWork, actor: Actor, *, unread: bool, limit: int, cursor: str | None
+                             ) -> Page:
+    """The caller's notifications, newest first (ids are time-ordered), keyset-paginated."""
+    n = notifications.c
+    stmt = sa.select(*_OUT).where(*_mine(actor))
+    if unread:
+        stmt = stmt.where(n.read_at.is_(None))  # served by the partial index ix_notifications_unread
+    query = ListQuery(limit=limit, cursor=cursor, sort="-id")
+    stmt = keyset(stmt, sort_col=n.id, id_col=n.id, query=query, sort_name="id", desc=True)
+    async with uow.transaction():
+        rows = [dict(r._mapping) for r in await uow.execute(stmt)]
+    return page(rows, query, "id")
+
+
+async def mark_read(uow: UnitOfWork, actor: Actor, notification_id: str) -> dict[str, Any]:
+    """Mark one of the caller's notifications read (again: nothing changes). Anyone else's: 404."""
+    n = notifications.c
+    async with uow.transaction(write=True):
+        await uow.execute(notifications.update().where(*_mine(actor), n.id == notification_id, n.read_at.is_(None))
+                          .values(read_at=clock.now()))
+        row = (await uow.execute(sa.select(*_OUT).where(*_mine(actor), n.id == notification_id))).first()
+        if row is None:
+            raise NotFound(f"notification {notification_id!r} does not exist", extra={"id": notification_id})
+    return dict(row._mapping)
+
+
+async def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
+    n = notifications.c
+    async with uow.transaction(write=True):
+        res = await uow.execute(notifications.update().where(*_mine(actor), n.read_at.is_(None))
+                                .values(read_at=clock.now()))
+    return int(res.rowcount)
+
+
+async def unread_count(uow: UnitOfWork, actor: Actor) -> int:
+    n = notifications.c
+    async with uow.transaction():
+        q = sa.select(sa.func.count()).select_from(notifications).where(*_mine(actor), n.read_at.is_(None))
+        return int((await uow.execute(q)).scalar_one())

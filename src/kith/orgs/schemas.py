@@ -27,10 +27,20 @@ class Money(Strict):
     currency: Annotated[str, AfterValidator(check_currency)]
 
 
+Currency = Annotated[str, AfterValidator(check_currency)]
+# Rule ``high-value-deal-approval`` in currencies other than ``high_value_threshold``'s: Kith keeps
+# no exchange rates, so an org selling in several currencies names a threshold per currency.
+# A deal in a currency with no threshold at all needs approval (see ``kith.rules``).
+HighValueThresholds = Annotated[dict[Currency, Amount], Field(max_length=60, description=(
+    "Extra high-value thresholds by currency (`{\"EUR\": \"45000\"}`) for deals not in "
+    "`high_value_threshold`'s currency; a deal in a currency listed nowhere needs approval."))]
+
+
 class OrgSettings(Strict):
     qualify_score_threshold: Annotated[int, Field(ge=0, le=100)] = 40
     lead_qualify_score_threshold: Annotated[int, Field(ge=0, le=100)] = 30
     high_value_threshold: Money = Money(amount=Decimal("50000"), currency="USD")
+    high_value_thresholds: HighValueThresholds = {}
     rot_period_days: Annotated[int, Field(ge=1, le=3650)] = 30
     timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
     currency: Annotated[str, AfterValidator(check_currency)] = "USD"
@@ -41,6 +51,8 @@ class OrgSettingsPatch(Strict):
     qualify_score_threshold: Annotated[int, Field(ge=0, le=100)] | None = None
     lead_qualify_score_threshold: Annotated[int, Field(ge=0, le=100)] | None = None
     high_value_threshold: Money | None = None
+    high_value_thresholds: Annotated[dict[Currency, Amount | None], Field(
+        max_length=60, description="Merged by currency; null removes one.")] | None = None
     rot_period_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     timezone: Annotated[str, AfterValidator(check_timezone)] | None = None
     currency: Annotated[str, AfterValidator(check_currency)] | None = None

@@ -12,7 +12,7 @@ from kith.auth.access import require
 from kith.auth.model import Actor
 from kith.auth.permissions import ROLES_WITH_OWN_GRANTS
 from kith.core import clock, ids
-from kith.core.db import Database
+from kith.core.db import Database, Prepared
 from kith.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized, invalid
 from kith.core.uow import UnitOfWork
 from kith.orgs.schemas import ApiKeyCreate, OrgPatch, OrgSettings, UserCreate, UserPatch
@@ -265,42 +265,70 @@ async def revoke_api_key(uow: UnitOfWork, actor: Actor, key_id: str) -> dict[str
 
 # --- authentication ----------------------------------------------------------------------------
 
+_KEY_LOOKUP = Prepared(
+    sa.select(api_keys.c.org_id, api_keys.c.secret_hash, api_keys.c.revoked_at, users.c.id, users.c.roles,
+              users.c.is_active)
+    .select_from(api_keys.join(users, sa.and_(users.c.org_id == api_keys.c.org_id, users.c.id == api_keys.c.user_id)))
+    .where(api_keys.c.id == sa.bindparam("key_id")))
+_TEAM = Prepared(sa.select(users.c.id).where(users.c.org_id == sa.bindparam("org_id"),
+                                             users.c.manager_id == sa.bindparam("user_id")))
+
+
 async def authenticate(db: Database, api_key: str) -> Actor:
-    """The actor an API key acts as; ``Unauthorized`` for malformed, unknown or revoked keys."""
+    """The actor an API key acts as; ``Unauthorized`` for malformed, unknown or revoked keys.
+
+    Read from the database on every request (one indexed lookup through the driver, plus the team
+    for roles with own grants), so revoking a key, deactivating its user or changing roles or
+    managers takes effect on the next request in every process: nothing is cached."""
     parts = keys.split_api_key(api_key)
     if parts is None:
         raise Unauthorized("the API key is malformed")
     key_id, secret = parts
-    q = (
-        sa.select(api_keys.c.org_id, api_keys.c.secret_hash, api_keys.c.revoked_at, users.c.id,
-                  users.c.roles, users.c.is_active)
-        .select_from(api_keys.join(users, sa.and_(users.c.org_id == api_keys.c.org_id,
-                                                  users.c.id == api_keys.c.user_id)))
-        .where(api_keys.c.id == key_id)
-    )
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(q)).first()
-        if row is None or not keys.secret_matches(row.secret_hash, secret):
+    uow = UnitOfWork(db)
+    async with uow.transaction(autocommit=True):
+        row = await uow.row(_KEY_LOOKUP, {"key_id": key_id})
+        if row is None or not keys.secret_matches(row["secret_hash"], secret):
             raise Unauthorized("the API key is not valid")
-        if row.revoked_at is not None:
+        if row["revoked_at"] is not None:
             raise Unauthorized("the API key has been revoked")
-        if not row.is_active:
+        if not row["is_active"]:
             raise Unauthorized("the key's user is deactivated")
-        team_ids = frozenset([row.id])
-        if ROLES_WITH_OWN_GRANTS.intersection(row.roles):
-            team = await conn.execute(sa.select(users.c.id).where(
-                users.c.org_id == row.org_id, users.c.manager_id == row.id))
-            team_ids = team_ids.union(team.scalars())
-    return Actor(org_id=row.org_id, user_id=row.id, roles=frozenset(row.roles), team_ids=team_ids,
+        team_ids = frozenset([row["id"]])
+        if ROLES_WITH_OWN_GRANTS.intersection(row["roles"]):
+            team = await uow.rows(_TEAM, {"org_id": row["org_id"], "user_id": row["id"]})
+            team_ids = team_ids.union(t["id"] for t in team)
+    return Actor(org_id=row["org_id"], user_id=row["id"], roles=frozenset(row["roles"]), team_ids=team_ids,
                  key_id=key_id)
 
 
+_BY_WIDGET_KEY = Prepared(sa.select(orgs).where(orgs.c.widget_key == sa.bindparam("widget_key")))
+# widget key -> (the org row as read, its public form): parsing the settings is the costly part.
+# The row is read on every call, so a rotated key stops working at once in every process.
+_widget_orgs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
 async def org_by_widget_key(db: Database, widget_key: str) -> dict[str, Any]:
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(sa.select(orgs).where(orgs.c.widget_key == widget_key))).first()
+    """The org whose publishable widget key this is (treat the answer as read-only)."""
+    uow = UnitOfWork(db)
+    async with uow.transaction(autocommit=True):
+        row = await uow.row(_BY_WIDGET_KEY, {"widget_key": widget_key})
     if row is None:
+        _widget_orgs.pop(widget_key, None)
         raise Unauthorized("the widget key is not valid")
-    return _org_out(row)
+    cached = _widget_orgs.get(widget_key)
+    if cached is not None and cached[0] == row:
+        return cached[1]
+    out = _org_out_dict(row)
+    if len(_widget_orgs) > 10_000:
+        _widget_orgs.clear()
+    _widget_orgs[widget_key] = (row, out)
+    return out
+
+
+def _org_out_dict(row: dict[str, Any]) -> dict[str, Any]:
+    d = dict(row)
+    d["settings"] = OrgSettings.model_validate(d["settings"]).model_dump(mode="json")
+    return d
 
 
 async def find_org(uow: UnitOfWork, ref: str | None) -> dict[str, Any]:

@@ -95,13 +95,22 @@ def add_record_routes(api: APIRouter, *, kind: crud.Kind, plural: str, create_mo
                              ) -> r.JSON:
         return r.record(await crud.restore(u, who, kind, record_id, retention_days=cfg.trash_retention_days))
 
+    add_timeline_route(api, kind=kind, plural=plural)
+
+
+def add_timeline_route(api: APIRouter, *, kind: crud.Kind, plural: str) -> None:
+    """``GET /{plural}/{id}/timeline`` for any record kind with an owner (contacts, companies,
+    deals, leads)."""
+    label = kind.name
+
     @api.get(f"/{plural}/{{record_id}}/timeline", response_model=TimelinePage, responses=READ,
              name=f"{label}_timeline", summary=f"A {label}'s timeline")
     async def record_timeline(record_id: Id, who: Annotated[Actor, Depends(actor)],
                               u: Annotated[UnitOfWork, Depends(uow)],
                               limit: Annotated[int, Query(ge=1, le=500)] = 50,
                               cursor: Annotated[str | None, Query(max_length=100)] = None) -> r.JSON:
-        """Every event about this record, newest first."""
+        """Every event about this record and the activities linked to it that you may read, merged
+        newest first; each item has `kind` (`event` or `activity`). One `cursor` pages through both."""
         page = await timeline.for_record(u, who, kind, record_id, limit=limit, cursor=cursor)
         return r.JSON({"data": page.data, "next_cursor": page.next_cursor})
 

@@ -20,6 +20,7 @@ from kith.auth.access import check_record, require, visible_owner_ids
 from kith.auth.model import Actor
 from kith.auth.permissions import Grant, grant
 from kith.core import clock, hooks, ids
+from kith.core.db import Prepared
 from kith.core.errors import FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed, invalid
 from kith.core.listing import ListQuery, Page, keyset, page, parse_sort
 from kith.core.uow import UnitOfWork
@@ -61,10 +62,37 @@ class Kind:
     # Columns ``prepare`` computes from the values (contacts' duplicate keys): written with the
     # row, never read out, so they stay out of responses and events.
     derived: tuple[str, ...] = ()
+    # The column naming a record in the trash and in delete events (deals have a title).
+    label: str = "name"
+
+    # Built once per Kind (every request reads them): see ``live_statement``.
+    _columns: list[sa.Column[Any]] | None = field(default=None, init=False, repr=False, compare=False)
+    _live: dict[bool, sa.Select[Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _get: Prepared | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def columns(self) -> list[sa.Column[Any]]:
-        return [c for c in self.table.c if c.name not in self.hidden and c.name not in self.derived]
+        if self._columns is None:
+            self._columns = [c for c in self.table.c if c.name not in self.hidden and c.name not in self.derived]
+        return list(self._columns)
+
+    def live_statement(self, for_update: bool) -> sa.Select[Any]:
+        """The live record by ``org_id`` and ``record_id`` bind parameters, built once (building a
+        statement costs more than running it)."""
+        stmt = self._live.get(for_update)
+        if stmt is None:
+            t = self.table
+            stmt = sa.select(*self.columns).where(t.c.org_id == sa.bindparam("org_id"),
+                                                  t.c.id == sa.bindparam("record_id"), t.c.deleted_at.is_(None))
+            if for_update:
+                stmt = stmt.with_for_update()
+            self._live[for_update] = stmt
+        return stmt
+
+    def get_statement(self) -> Prepared:
+        if self._get is None:
+            self._get = Prepared(self.live_statement(False))
+        return self._get
 
     def derived_values(self, values: Values) -> Values:
         return {k: values[k] for k in self.derived if k in values}
@@ -79,11 +107,8 @@ def out(row: Any) -> dict[str, Any]:
 
 async def load_live(uow: UnitOfWork, kind: Kind, org_id: str, record_id: str, *, for_update: bool = False
                     ) -> Any:
-    t = kind.table
-    q = sa.select(*kind.columns).where(t.c.org_id == org_id, t.c.id == record_id, t.c.deleted_at.is_(None))
-    if for_update and uow.backend == "postgresql":
-        q = q.with_for_update()
-    row = (await uow.execute(q)).first()
+    q = kind.live_statement(for_update and uow.backend == "postgresql")
+    row = (await uow.execute(q, {"org_id": org_id, "record_id": record_id})).first()
     if row is None:
         raise NotFound(f"{kind.name} {record_id!r} does not exist", extra={"id": record_id})
     return row
@@ -128,7 +153,7 @@ async def create(uow: UnitOfWork, actor: Actor, kind: Kind, cmd: BaseModel, *, e
         row.update(org_id=actor.org_id, id=record_id, created_at=now, updated_at=now, version=1, custom_fields=custom)
         command = hooks.Command(f"{kind.name}.create", actor, None, cmd.model_dump(exclude_unset=True))
         await hooks.run_before(command.verb, {k: v for k, v in row.items() if k != "org_id"}, command)
-        await uow.execute(kind.table.insert(), {**row, **kind.derived_values(values)})
+        await uow.insert(kind.table, [{**row, **kind.derived_values(values)}])
         await rec.set_tags(uow, actor.org_id, kind.name, record_id, row.get("tags") or [], replace=False)
         del row["org_id"]
         await uow.record(actor.org_id, kind.event("created"), subject_type=kind.name, subject_id=record_id,
@@ -139,10 +164,12 @@ async def create(uow: UnitOfWork, actor: Actor, kind: Kind, cmd: BaseModel, *, e
 
 
 async def get(uow: UnitOfWork, actor: Actor, kind: Kind, record_id: str) -> dict[str, Any]:
-    async with uow.transaction():
-        row = await load_live(uow, kind, actor.org_id, record_id)
-        check_record(actor, f"{kind.resource}:read", row.owner_id, kind=kind.name, record_id=record_id)
-    return out(row)
+    async with uow.transaction(autocommit=True):
+        row = await uow.row(kind.get_statement(), {"org_id": actor.org_id, "record_id": record_id})
+        if row is None:
+            raise NotFound(f"{kind.name} {record_id!r} does not exist", extra={"id": record_id})
+        check_record(actor, f"{kind.resource}:read", row["owner_id"], kind=kind.name, record_id=record_id)
+    return row
 
 
 async def list_(uow: UnitOfWork, actor: Actor, kind: Kind, query: ListQuery) -> Page:
@@ -250,12 +277,14 @@ async def delete(uow: UnitOfWork, actor: Actor, kind: Kind, record_id: str, *, p
             await rec.set_tags(uow, actor.org_id, kind.name, record_id, [])
             await uow.execute(t.delete().where(t.c.org_id == actor.org_id, t.c.id == record_id))
         else:
-            now = await rec.put_in_trash(uow, actor.org_id, kind.name, record_id, row.name, actor.id, links)
+            now = await rec.put_in_trash(uow, actor.org_id, kind.name, record_id, getattr(row, kind.label), actor.id,
+                                      links)
             await uow.execute(t.update().where(t.c.org_id == actor.org_id, t.c.id == record_id)
                               .values(deleted_at=now, version=row.version + 1))
         await uow.record(actor.org_id, kind.event("deleted"), subject_type=kind.name, subject_id=record_id,
                          actor_id=actor.id, actor_type=actor.kind,
-                         data={"permanent": permanent, "links": links, "before": {"name": row.name}})
+                         data={"permanent": permanent, "links": links,
+                               "before": {kind.label: getattr(row, kind.label)}})
         hooks.run_after(uow, kind.event("deleted"), out(row), command)
 
 

@@ -21,13 +21,24 @@ SQLite
   VALUES('rebuild')`` (``rebuild_sql``).
 
 PostgreSQL
-  An IMMUTABLE SQL function ``kith_<type>_search_doc(columns…) -> tsvector`` is indexed with GIN;
-  queries call the same function with the same columns, so the planner matches the index
-  expression. The text is unaccented and ASCII punctuation becomes spaces before the 'simple'
-  parser runs, so ``alice@acme.com`` yields ``alice``, ``acme``, ``com`` as in SQLite.
-  ``kith_search_tsquery(text[])`` turns the tokens the service extracted into an AND of prefix
-  terms without ever parsing user text as tsquery syntax. Trigram GIN indexes (pg_trgm) on
-  ``lower(name)`` / email / domain serve substring matches.
+  Since migration 0012 each table has a stored generated column ``search_doc``: an IMMUTABLE SQL
+  function ``kith_<type>_search_vec(columns…) -> tsvector`` of the row, GIN-indexed, so a query
+  reads the document instead of recomputing it per candidate row. Words of the name and email
+  (company: name and domain) have weight A, the rest the default weight D: ``'smi':*A`` asks for
+  a name/email word (rank 2). The text is unaccented and ASCII punctuation becomes spaces before
+  the 'simple' parser runs, so ``alice@acme.com`` yields ``alice``, ``acme``, ``com`` as in SQLite.
+  ``kith_search_tsquery_w(text[], weights)`` turns the tokens the service extracted into an AND
+  of prefix terms without ever parsing user text as tsquery syntax. Trigram GIN indexes (pg_trgm)
+  on ``lower(name)`` / email / domain serve substring matches. (Migration 0004 indexed the
+  expression ``kith_<type>_search_doc(columns…)`` instead; the function stays for its downgrade.)
+
+Both
+  Ordered B-tree indexes (``ix_<table>_<column>_search``, live rows only) serve the exact and
+  prefix tiers (``kith.search.service``): ``(org_id, name COLLATE NOCASE, id)`` on SQLite (NOCASE
+  folds ASCII exactly as SQLite's lower() does), ``(org_id, lower(name) COLLATE "C", id)`` on
+  PostgreSQL (byte order, as Python compares), and the email/domain/external id likewise where
+  no live-unique index on the stored value already serves (SQLite: ``ux_contacts_email``,
+  ``ux_companies_domain``).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from typing import Any
 
 SHADOW_SUFFIXES = ("", "_data", "_idx", "_docsize", "_config", "_content")
 PG_FUNCTIONS = ("kith_search_unaccent(text)", "kith_search_norm(text)", "kith_search_tsquery(text[])")
+DOCUMENT_COLUMN = "search_doc"  # PostgreSQL: the stored tsvector column (migration 0012)
 
 
 @dataclass(frozen=True)
@@ -197,6 +209,101 @@ def postgresql_drop_common() -> list[str]:
     return [f"DROP FUNCTION IF EXISTS {f}" for f in reversed(PG_FUNCTIONS)]
 
 
+# --- migration 0012: stored documents and ordered indexes -------------------------------------
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """PostgreSQL: the stored, weighted search document of ``table``."""
+
+    table: str
+    args: tuple[tuple[str, str], ...]  # the function's (argument, type) list = the columns, in order
+    weighted: str  # text expression over the arguments: words of weight A (name, email)
+    other: str  # the rest of the indexed text (weight D)
+
+    @property
+    def function(self) -> str:
+        return f"kith_{self.table}_search_vec"
+
+    @property
+    def index(self) -> str:
+        return f"ix_{self.table}_search_doc"
+
+
+TSQUERY_W = """CREATE OR REPLACE FUNCTION kith_search_tsquery_w(tokens text[], weights text) RETURNS tsquery
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  result tsquery := '';
+  part tsquery;
+  tok text;
+BEGIN
+  IF weights !~ '^[A-D]*$' THEN
+    RAISE EXCEPTION 'weights must be letters A-D';
+  END IF;
+  FOREACH tok IN ARRAY coalesce(tokens, '{}') LOOP
+    part := plainto_tsquery('simple', kith_search_norm(tok));
+    IF numnode(part) > 0 THEN
+      result := result && (part::text || ':*' || weights)::tsquery;
+    END IF;
+  END LOOP;
+  RETURN result;
+END $$"""
+
+
+def postgresql_document_create(spec: DocumentSpec) -> list[str]:
+    """Replace the expression index with a stored document column; adding the column rewrites the
+    table, which is the backfill of existing rows."""
+    args = ", ".join(f"{name} {type_}" for name, type_ in spec.args)
+    call = ", ".join(name for name, _ in spec.args)
+    return [
+        TSQUERY_W,
+        f"CREATE OR REPLACE FUNCTION {spec.function}({args}) RETURNS tsvector LANGUAGE sql IMMUTABLE "
+        f"PARALLEL SAFE AS $$ SELECT setweight(to_tsvector('simple'::regconfig, kith_search_norm({spec.weighted})), "
+        f"'A') || to_tsvector('simple'::regconfig, kith_search_norm({spec.other})) $$",
+        f"DROP INDEX IF EXISTS {spec.index}",
+        f"ALTER TABLE {spec.table} ADD COLUMN {DOCUMENT_COLUMN} tsvector "
+        f"GENERATED ALWAYS AS ({spec.function}({call})) STORED",
+        f"CREATE INDEX {spec.index} ON {spec.table} USING gin ({DOCUMENT_COLUMN})",
+    ]
+
+
+def postgresql_document_drop(spec: DocumentSpec) -> list[str]:
+    types = ", ".join(t for _, t in spec.args)
+    return [f"DROP INDEX IF EXISTS {spec.index}",
+            f"ALTER TABLE {spec.table} DROP COLUMN IF EXISTS {DOCUMENT_COLUMN}",
+            f"DROP FUNCTION IF EXISTS {spec.function}({types})",
+            "DROP FUNCTION IF EXISTS kith_search_tsquery_w(text[], text)"]
+
+
+@dataclass(frozen=True)
+class OrderedIndex:
+    """A B-tree index over live rows for the exact/prefix tiers: ``(org_id, <value>[, id])``."""
+
+    table: str
+    column: str
+    lower: bool  # index lower(column) (else the value as stored: stored lower-case)
+    with_id: bool  # False for values unique among live rows
+    sqlite: bool = True  # False where a live-unique index on (org_id, column) already serves
+
+    @property
+    def name(self) -> str:
+        return f"ix_{self.table}_{self.column}_search"
+
+    def create(self, dialect: str) -> str | None:
+        if dialect == "sqlite" and not self.sqlite:
+            return None
+        # SQLite: NOCASE folds ASCII as SQLite's lower() does, and keeps the index a plain column
+        # index (reflection skips expression indexes with a warning).
+        if dialect == "postgresql":
+            value = f'(lower({self.column}) COLLATE "C")' if self.lower else f'({self.column} COLLATE "C")'
+        else:
+            value = f"{self.column} COLLATE NOCASE" if self.lower else self.column
+        cols = f"org_id, {value}" + (", id" if self.with_id else "")
+        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({cols}) WHERE deleted_at IS NULL"
+
+    def drop(self) -> str:
+        return f"DROP INDEX IF EXISTS {self.name}"
+
+
 # --- Alembic ---------------------------------------------------------------------------------
 
 def is_search_object(name: str | None) -> bool:
@@ -204,14 +311,17 @@ def is_search_object(name: str | None) -> bool:
     tables, the document and trigram indexes): not part of the declared metadata."""
     if not name:
         return False
-    if name.endswith(("_search_doc", "_trgm")):
+    if name.endswith(("_search_doc", "_trgm", "_search")):
         return True
     return any(name.endswith("_fts" + s) for s in SHADOW_SUFFIXES)
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Alembic ``include_name`` hook: leave the search index objects out of autogenerate."""
+    """Alembic ``include_name`` hook: leave the search index objects out of autogenerate (and
+    PostgreSQL's stored ``search_doc`` column, which SQLite has no type for)."""
     if type_ in {"table", "index"}:
         # Custom field indexes (``ix_cf_…``) are made and dropped with the fields: data, not schema.
         return not is_search_object(name) and not (name or "").startswith("ix_cf_")
+    if type_ == "column":
+        return name != DOCUMENT_COLUMN
     return True

@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from kith.contacts.service import KIND as CONTACT
 from kith.contacts.service import companies_of
 from kith.contacts.tables import contact_companies, contacts
 from kith.core import clock, ids
-from kith.core.db import Database
+from kith.core.db import Database, Prepared
 from kith.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from kith.core.uow import UnitOfWork
 from kith.pipelines.repo import company_stage_names
@@ -58,6 +59,9 @@ async def _retrying(db: Database, fn: Any, *args: Any) -> Any:
 
 
 async def identify(db: Database, org_id: str, cmd: IdentifyIn) -> dict[str, Any]:
+    unchanged = await _unchanged_returning(db, org_id, cmd)
+    if unchanged is not None:
+        return unchanged
     result: dict[str, Any] = await _retrying(db, _identify, org_id, cmd)
     return result
 
@@ -73,100 +77,187 @@ async def set_stage(db: Database, org_id: str, cmd: SetStageIn) -> dict[str, Any
 
 
 # --- identify ----------------------------------------------------------------------------------
+# Identify runs on every page load of an identified visitor, so it is built from prepared
+# statements (kith.core.db.Prepared) and does as little as the call needs:
+# - a returning visitor that brings nothing new is a pure read (no write lock, no event): the
+#   visitor, its contact and its company links, three indexed reads;
+# - ``last_seen_at`` is written at most once per ``LAST_SEEN_GRANULARITY`` (or with a real change);
+# - ``visitor.identified`` is recorded only when the call changed something;
+# - a new visitor is inserted once, already linked (no insert-then-update), and what was just
+#   written is answered from memory instead of read back.
+
+LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+
+_v, _c, _cc, _co = visitors.c, contacts.c, contact_companies.c, companies.c
+_VISITOR = Prepared(sa.select(*VISITOR_OUT).where(_v.org_id == sa.bindparam("org_id"),
+                                                  _v.visitor_id == sa.bindparam("visitor_id")))
+_CONTACT = Prepared(sa.select(*CONTACT_OUT).where(_c.org_id == sa.bindparam("org_id"), _c.id == sa.bindparam("id"),
+                                                  _c.deleted_at.is_(None)))
+
+
+def _contact_by_col(col: sa.Column[Any]) -> Prepared:
+    return Prepared(sa.select(*CONTACT_OUT).where(_c.org_id == sa.bindparam("org_id"), col == sa.bindparam("value"),
+                                                  _c.deleted_at.is_(None)).order_by(_c.id).limit(1))
+
+
+_CONTACT_BY = {"email": _contact_by_col(_c.email), "external_user_id": _contact_by_col(_c.external_user_id)}
+# A contact's company links, deleted companies included (they still count as links), in the order
+# ``contacts.service.companies_of`` answers them.
+_LINKS = Prepared(
+    sa.select(_co.id, _co.name, _co.domain, _co.stage, _co.is_placeholder, _cc.is_primary, _cc.role, _cc.title,
+              _co.deleted_at)
+    .select_from(contact_companies.join(companies, sa.and_(_co.org_id == _cc.org_id, _co.id == _cc.company_id)))
+    .where(_cc.org_id == sa.bindparam("org_id"), _cc.contact_id == sa.bindparam("contact_id"))
+    .order_by(_cc.is_primary.desc(), _co.name))
+_UPDATE_VISITOR: dict[tuple[str, ...], Prepared] = {}  # columns set -> its UPDATE
+
+
+def _visitor_update(cols: tuple[str, ...]) -> Prepared:
+    p = _UPDATE_VISITOR.get(cols)
+    if p is None:
+        p = _UPDATE_VISITOR[cols] = Prepared(
+            visitors.update().where(_v.org_id == sa.bindparam("w_org_id"), _v.id == sa.bindparam("w_id"))
+            .values({c: sa.bindparam(f"v_{c}") for c in cols}))
+    return p
+
+
+def _companies_out(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "deleted_at"} for r in links if r["deleted_at"] is None]
+
+
+def _due(last_seen: datetime, now: datetime) -> bool:
+    return now - last_seen >= LAST_SEEN_GRANULARITY
+
+
+async def _unchanged_returning(db: Database, org_id: str, cmd: IdentifyIn) -> dict[str, Any] | None:
+    """The answer for a returning visitor when the call would change nothing, read without the
+    write lock; ``None`` when the call has something to write (the write path decides what)."""
+    if cmd.company is not None or cmd.company_ids:
+        return None
+    uow = UnitOfWork(db)
+    async with uow.transaction(autocommit=True):
+        visitor = await uow.row(_VISITOR, {"org_id": org_id, "visitor_id": cmd.visitor_id})
+        if visitor is None or _due(visitor["last_seen_at"], clock.now()):
+            return None
+        if cmd.properties and rec.merge_patch(visitor["properties"], cmd.properties) != visitor["properties"]:
+            return None
+        if visitor["contact_id"] is None:
+            if cmd.email or cmd.user_id:
+                return None
+            return {"visitor": visitor, "contact": None, "companies": [],
+                    "active_company_id": visitor["active_company_id"]}
+        contact = await uow.row(_CONTACT, {"org_id": org_id, "id": visitor["contact_id"]})
+        if contact is None or _contact_changes_pending(contact, cmd):
+            return None
+        links = await uow.rows(_LINKS, {"org_id": org_id, "contact_id": contact["id"]})
+    if not links or not any(r["is_primary"] for r in links):
+        return None  # the write path gives it a placeholder or a primary company
+    return {"visitor": visitor, "contact": contact, "companies": _companies_out(links),
+            "active_company_id": visitor["active_company_id"]}
+
+
+def _contact_changes_pending(contact: dict[str, Any], cmd: IdentifyIn) -> bool:
+    """Whether ``_update_contact`` could change the visitor's contact (see there)."""
+    if cmd.name and cmd.name != contact["name"]:
+        return True
+    if cmd.metadata and rec.merge_patch(contact["metadata"], cmd.metadata) != contact["metadata"]:
+        return True
+    if cmd.user_id and contact["external_user_id"] is None:
+        return True
+    return bool(cmd.email and contact["email"] is None)
+
 
 async def _identify(uow: UnitOfWork, org_id: str, cmd: IdentifyIn) -> dict[str, Any]:
     actor = widget_actor(org_id)
     async with uow.transaction(write=True):
-        visitor = await _upsert_visitor(uow, org_id, cmd)
-        contact = await _match_or_create_contact(uow, actor, visitor, cmd)
+        now = clock.now()
+        found = await uow.row(_VISITOR, {"org_id": org_id, "visitor_id": cmd.visitor_id})
+        changes: dict[str, Any] = {}
+        if found is None:
+            visitor: dict[str, Any] = {
+                "id": ids.new("visitor"), "visitor_id": cmd.visitor_id,
+                "properties": rec.check_metadata(rec.merge_patch({}, cmd.properties or {}), "properties"),
+                "contact_id": None, "active_company_id": None, "first_seen_at": now, "last_seen_at": now}
+        else:
+            visitor = found
+            if cmd.properties:
+                merged = rec.check_metadata(rec.merge_patch(visitor["properties"], cmd.properties), "properties")
+                if merged != visitor["properties"]:
+                    changes["properties"] = merged
+        linked_contact = None
+        if visitor["contact_id"] is not None:
+            linked_contact = await uow.row(_CONTACT, {"org_id": org_id, "id": visitor["contact_id"]})
+            if linked_contact is None:
+                visitor["contact_id"] = None  # linked contact was deleted meanwhile
+        contact, contact_created = await _match_or_create_contact(uow, actor, linked_contact, cmd)
         active = visitor["active_company_id"]
         if cmd.company is not None:
             company = await _resolve_or_create_company(uow, actor, cmd.company)
             await _apply_company_input(uow, actor, company, cmd.company)
             active = company["id"]
         linked_targets: list[str] = []
+        links: list[dict[str, Any]] | None = None
         if contact is not None:
             if cmd.company is not None:
                 linked_targets.append(active)
             for i, ref in enumerate(cmd.company_ids):
-                found = await find_company(uow, org_id, ref)
-                if found is None:
+                match = await find_company(uow, org_id, ref)
+                if match is None:
                     raise invalid(f"company_ids.{i}", f"no company {ref!r} in this org")
-                linked_targets.append(found["id"])
-            await _link_all(uow, actor, contact, linked_targets, primary=active if cmd.company else None)
-        changes: dict[str, Any] = {}
+                linked_targets.append(match["id"])
+            links = await _link_all(uow, actor, contact, linked_targets, primary=active if cmd.company else None,
+                                    new_contact=contact_created)
         if contact is not None and visitor["contact_id"] != contact["id"]:
             changes["contact_id"] = contact["id"]
         if active != visitor["active_company_id"]:
             changes["active_company_id"] = active
-        if changes:
-            await uow.execute(visitors.update().where(visitors.c.org_id == org_id, visitors.c.id == visitor["id"])
-                              .values(**changes))
+        if found is None:
             visitor.update(changes)
-        refs = tuple(x for x in [contact["id"] if contact else None, *linked_targets] if x)
-        await uow.record(org_id, "visitor.identified", subject_type="visitor", subject_id=visitor["id"],
-                         actor_id=None, actor_type="widget", refs=refs,
-                         data={"visitor_id": cmd.visitor_id, "contact_id": contact["id"] if contact else None,
-                               "active_company_id": visitor["active_company_id"], "changes": changes})
-        linked = await companies_of(uow, org_id, contact["id"]) if contact else []
-        if contact is not None:
-            contact = await _contact_row(uow, org_id, contact["id"])
+            await uow.insert(visitors, [{"org_id": org_id, **visitor}])
+        else:
+            touch = bool(changes) or _due(visitor["last_seen_at"], now)
+            values = {**changes, "last_seen_at": now} if touch else changes
+            if values:
+                cols = tuple(values)
+                await uow.run(_visitor_update(cols), {"w_org_id": org_id, "w_id": visitor["id"],
+                                                      **{f"v_{k}": v for k, v in values.items()}})
+                visitor.update(values)
+        if found is None or changes or uow.recorded:
+            refs = tuple(x for x in [contact["id"] if contact else None, *linked_targets] if x)
+            await uow.record(org_id, "visitor.identified", subject_type="visitor", subject_id=visitor["id"],
+                             actor_id=None, actor_type="widget", refs=refs,
+                             data={"visitor_id": cmd.visitor_id, "contact_id": contact["id"] if contact else None,
+                                   "active_company_id": visitor["active_company_id"],
+                                   "changes": {k: v for k, v in changes.items() if k != "properties"}})
+        if contact is None:
+            linked = []
+        elif links is not None:
+            linked = links
+        else:
+            linked = _companies_out(await uow.rows(_LINKS, {"org_id": org_id, "contact_id": contact["id"]}))
     return {"visitor": visitor, "contact": contact, "companies": linked,
             "active_company_id": visitor["active_company_id"]}
 
 
-async def _upsert_visitor(uow: UnitOfWork, org_id: str, cmd: IdentifyIn) -> dict[str, Any]:
-    now = clock.now()
-    q = sa.select(*VISITOR_OUT).where(visitors.c.org_id == org_id, visitors.c.visitor_id == cmd.visitor_id)
-    row = (await uow.execute(q)).first()
-    if row is None:
-        visitor: dict[str, Any] = {"id": ids.new("visitor"), "visitor_id": cmd.visitor_id,
-                   "properties": rec.check_metadata(rec.merge_patch({}, cmd.properties or {}), "properties"),
-                   "contact_id": None, "active_company_id": None, "first_seen_at": now, "last_seen_at": now}
-        await uow.execute(visitors.insert(), {"org_id": org_id, **visitor})
-        return visitor
-    visitor = dict(row._mapping)
-    values: dict[str, Any] = {"last_seen_at": now}
-    if cmd.properties:
-        values["properties"] = rec.check_metadata(rec.merge_patch(visitor["properties"], cmd.properties),
-                                                  "properties")
-    await uow.execute(visitors.update().where(visitors.c.org_id == org_id, visitors.c.id == visitor["id"])
-                      .values(**values))
-    visitor.update(values)
-    if visitor["contact_id"] is not None and await _contact_row(uow, org_id, visitor["contact_id"]) is None:
-        visitor["contact_id"] = None  # linked contact was deleted meanwhile
-    return visitor
+async def _contact_by(uow: UnitOfWork, org_id: str, col: str, value: str) -> dict[str, Any] | None:
+    return await uow.row(_CONTACT_BY[col], {"org_id": org_id, "value": value})
 
 
-async def _contact_row(uow: UnitOfWork, org_id: str, contact_id: str) -> dict[str, Any] | None:
-    q = sa.select(*CONTACT_OUT).where(contacts.c.org_id == org_id, contacts.c.id == contact_id,
-                                      contacts.c.deleted_at.is_(None))
-    row = (await uow.execute(q)).first()
-    return None if row is None else dict(row._mapping)
-
-
-async def _contact_by(uow: UnitOfWork, org_id: str, col: sa.Column[Any], value: str) -> dict[str, Any] | None:
-    q = sa.select(*CONTACT_OUT).where(contacts.c.org_id == org_id, col == value, contacts.c.deleted_at.is_(None))
-    row = (await uow.execute(q.order_by(contacts.c.id).limit(1))).first()
-    return None if row is None else dict(row._mapping)
-
-
-async def _match_or_create_contact(uow: UnitOfWork, actor: Actor, visitor: dict[str, Any], cmd: IdentifyIn
-                                   ) -> dict[str, Any] | None:
+async def _match_or_create_contact(uow: UnitOfWork, actor: Actor, contact: dict[str, Any] | None, cmd: IdentifyIn
+                                   ) -> tuple[dict[str, Any] | None, bool]:
+    """The visitor's contact (``contact``: its live linked one), else one matched by email or
+    user_id, else a new one; and whether it was created."""
     org_id = actor.org_id
-    contact = None
-    if visitor["contact_id"] is not None:
-        contact = await _contact_row(uow, org_id, visitor["contact_id"])
     if contact is None and cmd.email:
-        contact = await _contact_by(uow, org_id, contacts.c.email, cmd.email)
+        contact = await _contact_by(uow, org_id, "email", cmd.email)
     if contact is None and cmd.user_id:
-        contact = await _contact_by(uow, org_id, contacts.c.external_user_id, cmd.user_id)
+        contact = await _contact_by(uow, org_id, "external_user_id", cmd.user_id)
     if contact is None:
         if not (cmd.email or cmd.user_id):
-            return None
-        return await _create_contact(uow, actor, cmd)
+            return None, False
+        return await _create_contact(uow, actor, cmd), True
     await _update_contact(uow, actor, contact, cmd)
-    return contact
+    return contact, False
 
 
 async def _create_contact(uow: UnitOfWork, actor: Actor, cmd: IdentifyIn) -> dict[str, Any]:
@@ -177,7 +268,7 @@ async def _create_contact(uow: UnitOfWork, actor: Actor, cmd: IdentifyIn) -> dic
                stage="lead", status="active", source="widget", lead_score=0, tags=[],
                metadata=rec.check_metadata(rec.merge_patch({}, cmd.metadata or {})), custom_fields={},
                automation_enabled=True, created_at=now, updated_at=now, version=1)
-    await uow.execute(contacts.insert(), {"org_id": actor.org_id, **row, **dedupe.keys(row)})
+    await uow.insert(contacts, [{"org_id": actor.org_id, **row, **dedupe.keys(row)}])
     await uow.record(actor.org_id, "contact.created", subject_type="contact", subject_id=row["id"],
                      actor_id=None, actor_type="widget",
                      data={"after": {k: rec.jsonable(v) for k, v in row.items()}, "via": "widget.identify"})
@@ -194,10 +285,10 @@ async def _update_contact(uow: UnitOfWork, actor: Actor, contact: dict[str, Any]
         if merged != contact["metadata"]:
             values["metadata"] = merged
     if cmd.user_id and contact["external_user_id"] is None:
-        other = await _contact_by(uow, org_id, contacts.c.external_user_id, cmd.user_id)
+        other = await _contact_by(uow, org_id, "external_user_id", cmd.user_id)
         if other is None:
             values["external_user_id"] = cmd.user_id
-    if cmd.email and contact["email"] is None and await _contact_by(uow, org_id, contacts.c.email, cmd.email) is None:
+    if cmd.email and contact["email"] is None and await _contact_by(uow, org_id, "email", cmd.email) is None:
         values["email"] = cmd.email
     if not values:
         return
@@ -317,21 +408,24 @@ def _stage_moves(order: list[str], current: str | None, target: str, mode: str) 
 
 
 async def _link_all(uow: UnitOfWork, actor: Actor, contact: dict[str, Any], targets: list[str],
-                    primary: str | None) -> None:
+                    primary: str | None, *, new_contact: bool = False) -> list[dict[str, Any]] | None:
     """Link ``targets`` (``primary`` becomes the primary company); once a real company is linked the
-    placeholder goes; a contact left with no company gets a placeholder."""
+    placeholder goes; a contact left with no company gets a placeholder. Answers the contact's
+    companies when it knows them without reading (a placeholder just made), else ``None``."""
     org_id = actor.org_id
     cc = contact_companies.c
     mine = (cc.org_id == org_id, cc.contact_id == contact["id"])
-    rows = await uow.execute(sa.select(cc.company_id, companies.c.is_placeholder).select_from(
-        contact_companies.join(companies, sa.and_(companies.c.org_id == cc.org_id, companies.c.id == cc.company_id)))
-        .where(*mine))
-    current = {r.company_id: r.is_placeholder for r in rows}
+    current: dict[str, bool] = {}
+    if not new_contact:
+        rows = await uow.rows(_LINKS, {"org_id": org_id, "contact_id": contact["id"]})
+        current = {r["id"]: r["is_placeholder"] for r in rows}
+        if not targets and current and any(r["is_primary"] for r in rows):
+            return _companies_out(rows)  # nothing to link, a primary exists: nothing changes
     for company_id in dict.fromkeys(targets):
         if company_id not in current:
-            await uow.execute(contact_companies.insert(), {
+            await uow.insert(contact_companies, [{
                 "org_id": org_id, "contact_id": contact["id"], "company_id": company_id, "is_primary": False,
-                "created_at": clock.now()})
+                "created_at": clock.now()}])
             await uow.record(org_id, "contact.company-linked", subject_type="contact", subject_id=contact["id"],
                              actor_id=None, actor_type="widget", refs=(company_id,),
                              data={"company_id": company_id, "before": None, "after": {"is_primary": False}})
@@ -342,24 +436,27 @@ async def _link_all(uow: UnitOfWork, actor: Actor, contact: dict[str, Any], targ
     elif not current:
         placeholder = await _create_company(uow, actor, name=f"{contact['name']} (company unknown)",
                                             external_id=None, domain=None, placeholder=True)
-        await uow.execute(contact_companies.insert(), {
+        await uow.insert(contact_companies, [{
             "org_id": org_id, "contact_id": contact["id"], "company_id": placeholder["id"], "is_primary": True,
-            "created_at": clock.now()})
+            "created_at": clock.now()}])
         await uow.record(org_id, "contact.company-linked", subject_type="contact", subject_id=contact["id"],
                          actor_id=None, actor_type="widget", refs=(placeholder["id"],),
                          data={"company_id": placeholder["id"], "placeholder": True, "before": None,
                                "after": {"is_primary": True}})
-        return
+        return [{"id": placeholder["id"], "name": placeholder["name"], "domain": placeholder["domain"],
+                 "stage": placeholder["stage"], "is_placeholder": True, "is_primary": True, "role": None,
+                 "title": None}]
     if primary is not None:
         await uow.execute(contact_companies.update().where(*mine).values(
             is_primary=sa.case((cc.company_id == primary, True), else_=False)))
-        return
+        return None
     has_primary = (await uow.execute(sa.select(cc.company_id).where(*mine, cc.is_primary.is_(True)))).first()
     if has_primary is None:
         first = (await uow.execute(sa.select(cc.company_id).where(*mine).order_by(cc.created_at).limit(1))).first()
         if first is not None:
             await uow.execute(contact_companies.update().where(*mine, cc.company_id == first.company_id)
                               .values(is_primary=True))
+    return None
 
 
 async def _drop_placeholder(uow: UnitOfWork, org_id: str, contact_id: str, company_id: str) -> None:

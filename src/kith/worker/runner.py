@@ -1,0 +1,92 @@
+"""The worker loop: relay the outbox, deliver what is due, sleep when idle; repeat until stopped.
+
+Invariants: every step is its own short transaction, so stopping or killing the worker at any
+point loses nothing (the relay's cursor moves with its writes; a claimed delivery comes due again
+when its lease ends). An unexpected error is logged and the loop goes on after a pause; it never
+takes the API process down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from kith.config import Settings
+from kith.core.db import Database
+from kith.core.outbox import Relay
+from kith.core.uow import UnitOfWork
+from kith.webhooks.delivery import Config, Deliverer
+from kith.webhooks.fanout import WebhookConsumer
+
+log = logging.getLogger("kith.worker")
+
+# Pause after an unexpected error (database down, …) before trying again.
+ERROR_PAUSE_SECONDS = 1.0
+# Bound on rounds in run_once(), so a receiver that keeps failing instantly cannot loop it forever.
+MAX_ROUNDS = 10_000
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.relay = Relay(lambda: UnitOfWork(db), [WebhookConsumer()],
+                           window=timedelta(seconds=settings.outbox_window_seconds))
+        self.deliverer = Deliverer(lambda: UnitOfWork(db), Config.from_settings(settings))
+        self._stop = asyncio.Event()
+
+    async def tick(self) -> int:
+        """One round: relay one batch per org, then send one batch of due deliveries."""
+        return await self.relay.step() + await self.deliverer.step()
+
+    async def run_once(self) -> int:
+        """Work until nothing is left to do *now* (retries scheduled later stay queued)."""
+        done = 0
+        for _ in range(MAX_ROUNDS):
+            n = await self.tick()
+            done += n
+            if n == 0:
+                break
+        return done
+
+    async def run(self) -> None:
+        """Until ``stop()``: tick, and sleep ``worker_poll_seconds`` whenever a round found nothing."""
+        log.info("worker started on %s", self.db.backend)
+        try:
+            while not self._stop.is_set():
+                try:
+                    busy = await self.tick()
+                except Exception:
+                    log.exception("worker round failed; retrying")
+                    await self._sleep(ERROR_PAUSE_SECONDS)
+                    continue
+                if not busy:
+                    await self._sleep(self.settings.worker_poll_seconds)
+        finally:
+            await self.deliverer.aclose()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def aclose(self) -> None:
+        await self.deliverer.aclose()
+
+
+@contextlib.asynccontextmanager
+async def running(db: Database, settings: Settings) -> AsyncIterator[Worker]:
+    """Run a worker in the background of the current event loop for the duration of the block."""
+    worker = Worker(db, settings)
+    task = asyncio.create_task(worker.run(), name="kith-worker")
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)

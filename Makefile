@@ -6,7 +6,7 @@ DB ?= sqlite:///./kith.db
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit bench clean install dev
+.PHONY: run test lint typecheck unit bench bench-pipeline clean install dev
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,12 @@ test: $(DEVSTAMP)
 
 bench: $(DEVSTAMP)
 	$(BIN)/python bench/run.py
+
+bench-pipeline: $(DEVSTAMP)
+	$(BIN)/python bench/deals_bench.py --quick
+	$(BIN)/python bench/leads_bench.py --quick
+	$(BIN)/python bench/timeline_bench.py --quick
+	$(BIN)/python bench/webhooks_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

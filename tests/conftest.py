@@ -21,7 +21,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
+from kith.auth import keys
 from kith.auth.model import Actor
 from kith.config import Settings
 from kith.core import migrate
@@ -30,6 +32,15 @@ from kith.core.uow import UnitOfWork
 from kith.entrypoints.app import create_app
 from kith.orgs import service as orgs
 from kith.orgs.schemas import ApiKeyCreate, UserCreate
+
+# Passwords hash with argon2's cheapest profile in tests, here and in the server processes tests start
+# (see kith.auth.keys): thousands of throwaway admins would otherwise cost minutes.
+os.environ.setdefault("KITH_ARGON2_PROFILE", "CHEAPEST")
+keys.use_profile(os.environ["KITH_ARGON2_PROFILE"])
+
+# Property tests share the machine with other tests (and CI with other jobs): no per-example deadline.
+hypothesis_settings.register_profile("kith", deadline=None)
+hypothesis_settings.load_profile("kith")
 
 PG_DSN = os.environ.get("KITH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

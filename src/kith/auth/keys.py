@@ -9,12 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+
+# The argon2 cost profile, by argon2-cffi's name (``KITH_ARGON2_PROFILE``). The default is RFC 9106's
+# low-memory profile; the test suite sets ``CHEAPEST`` (still argon2, verifiable by any profile, as
+# the parameters travel in the hash) so that thousands of throwaway admins do not cost minutes.
+def _hasher_for(profile: str) -> PasswordHasher:
+    if not profile.isidentifier() or not profile.isupper() or not hasattr(profiles, profile):
+        raise ValueError(f"KITH_ARGON2_PROFILE={profile!r} is not an argon2-cffi profile (argon2.profiles)")
+    return PasswordHasher.from_parameters(getattr(profiles, profile))
+
+
+_hasher = _hasher_for(os.environ.get("KITH_ARGON2_PROFILE", "RFC_9106_LOW_MEMORY"))
+
+
+def use_profile(profile: str) -> None:
+    """Hash new passwords with argon2-cffi's ``profile`` from now on (existing hashes still verify)."""
+    global _hasher
+    _hasher = _hasher_for(profile)
 
 KEY_PREFIX = "kith_"
 WIDGET_PREFIX = "pk_"

@@ -53,6 +53,22 @@ class Settings:
     widget_rate_per_second: float = 100.0
     widget_burst: float = 200.0
     enrichment_provider: str = ""  # "package.module:Class"; empty: kith.contacts.enrichment.DomainOnlyProvider
+    # Web sessions (docs/web.md): the cookie is Secure when served over HTTPS (KITH_COOKIE_SECURE);
+    # a session lasts 12 hours, or 30 days with "remember me".
+    cookie_secure: bool = False
+    session_hours: float = 12.0
+    remember_days: float = 30.0
+    # Realtime streams (docs/realtime.md): how often a process looks for new events without a
+    # wake-up (SQLite; PostgreSQL is woken by NOTIFY and polls every second as a fallback), the
+    # heartbeat comment's period, how long one stream lives before the client must reconnect (and
+    # so re-authenticate), and how many missed events a resume with Last-Event-ID looks through.
+    realtime_poll_seconds: float = 0.2
+    realtime_heartbeat_seconds: float = 15.0
+    realtime_max_stream_seconds: float = 300.0
+    realtime_replay_limit: int = 1000
+    # Scheduled jobs (docs/jobs.md): how often the worker looks for due jobs (KITH_JOBS_CHECK, default
+    # 30 s under `kith worker`/`kith serve`); 0 turns the job step off, as for apps made in tests.
+    jobs_check_seconds: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -71,6 +87,12 @@ class Settings:
             widget_rate_per_second=float(os.environ.get("KITH_WIDGET_RATE", 100.0)),
             widget_burst=float(os.environ.get("KITH_WIDGET_BURST", 200.0)),
             enrichment_provider=os.environ.get("KITH_ENRICHMENT_PROVIDER", ""),
+            cookie_secure=_env_bool("KITH_COOKIE_SECURE", False),
+            realtime_poll_seconds=float(os.environ.get("KITH_REALTIME_POLL", 0.2)),
+            realtime_heartbeat_seconds=float(os.environ.get("KITH_REALTIME_HEARTBEAT", 15.0)),
+            realtime_max_stream_seconds=float(os.environ.get("KITH_REALTIME_MAX_STREAM", 300.0)),
+            realtime_replay_limit=int(os.environ.get("KITH_REALTIME_REPLAY_LIMIT", 1000)),
+            jobs_check_seconds=float(os.environ.get("KITH_JOBS_CHECK", 30.0)),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)  # type: ignore[arg-type]

@@ -24,5 +24,11 @@ __all__ = [
     "metadata", "orgs_tables", "pipelines_tables", "records_tables", "visitors_tables",
     "outbox_cursors", "outbox_marks", "webhooks_tables",
 ]
+from kith.analytics import tables as analytics_tables  # noqa: E402,F401
 from kith.automation import tables as automation_tables  # noqa: E402,F401  (ix_contacts_automation)
+from kith.automations import tables as automations_tables  # noqa: E402,F401
 from kith.http import idempotency as http_idempotency  # noqa: E402,F401
+from kith.imports import tables as imports_tables  # noqa: E402,F401
+from kith.jobs import tables as jobs_tables  # noqa: E402,F401
+from kith.telephony import tables as telephony_tables  # noqa: E402,F401
+from kith.web import tables as web_tables  # noqa: E402,F401

@@ -67,6 +67,8 @@ analytics:read              ✓  ✓  —  —  ✓  ✓
 # DELETE routes; reassigning is a manager's act as for contacts); answering a high-value approval
 # is sales-manager or crm-admin (DESIGN §5.3). Everyone reads pipelines and the product catalog
 # (deal forms need them); changing them is pipeline:manage / product:manage.
+# Automation rules (automation:*) act with system rights on every record of the org, so writing one
+# is crm-admin only; sales managers may read the rules and their run logs.
 _KITH = """
 company:read                ✓  ✓  ✓  ✓  ✓  ✓
 company:create              ✓  ✓  ✓  —  ✓  —
@@ -90,6 +92,8 @@ product:read                ✓  ✓  ✓  ✓  ✓  ✓
 product:manage              ✓  —  —  —  —  —
 pipeline:read               ✓  ✓  ✓  ✓  ✓  ✓
 webhook:manage              ✓  —  —  —  —  —
+automation:read             ✓  ✓  —  —  —  —
+automation:manage           ✓  —  —  —  —  —
 """
 
 

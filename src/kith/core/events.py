@@ -120,6 +120,23 @@ EVENT_TYPES: dict[str, str] = {
     "webhook.secret-rotated": "A webhook's signing secret was replaced; the old one stops at once.",
     "webhook.disabled": "A webhook was disabled after too many failed attempts in a row (data: failures, threshold).",
     "webhook.delivery-replayed": "A delivery was queued again by hand (data: delivery_id, replay_id, event_id).",
+    "currency_rates.updated": "The org's currency rates were replaced (data: before/after {currency: rate}).",
+    "import.completed": ("A CSV/XLSX import finished (data: object, mode, dry_run, counts); per-record events "
+                         "are written only for imports of at most 10,000 rows (docs/imports.md)."),
+    "import.reverted": ("An import was reverted: its created records removed, updated ones restored "
+                        "(data: deleted, restored)."),
+    # automation rules (docs/automations.md); events their actions cause carry data.automation
+    "automation.created": "An automation rule was created (data.after: name, enabled, trigger, conditions, actions).",
+    "automation.updated": "An automation rule changed (data: before/after of the changed fields).",
+    "automation.deleted": "An automation rule was deleted with its run log (data.before).",
+    # scheduled jobs (docs/jobs.md) and inbound telephony (docs/telephony.md)
+    "deal.rotting": ("An open deal had no progress (stage move or activity) for longer than its stage's rot period; "
+                     "flagged once per rot episode by the deal-rotting job (data: deal_id, owner_id, stage_id, "
+                     "rot_period_days, days_idle, last_progress_at)."),
+    "lead.score-decayed": ("The weekly lead-score-decay job lowered an inactive lead's score (data: before/after "
+                           "score, points, inactive_days)."),
+    "telephony.secret-rotated": ("The org's inbound telephony signing secret was created or replaced; the old one "
+                                 "stops at once."),
 }
 
 _TYPE_RE = re.compile(r"^[a-z_]+\.[a-z]+(?:-[a-z]+)*$")

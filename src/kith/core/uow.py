@@ -26,6 +26,9 @@ from kith.core.errors import Conflict
 from kith.core.events import EVENT_TYPES, event_refs, events
 
 AfterCommit = Callable[[], Awaitable[None]]
+# Run at the end of every write transaction that recorded events, on its connection, just before
+# it commits (kith.realtime sends its NOTIFY there: delivered if and only if the commit happens).
+BEFORE_COMMIT: list[Callable[[UnitOfWork], Awaitable[None]]] = []
 
 _EVENT_TABLES = frozenset({events.fullname, event_refs.fullname})
 _INSERT_EVENTS = prepared_insert(events, [c.name for c in events.c])
@@ -75,11 +78,13 @@ class UnitOfWork:
                     self._inline = inline
                     yield self
                     await self.flush_events()
+                    await self._before_commit()
             else:
                 async with self.db.connect(write=write, autocommit=autocommit and not write) as conn:
                     self._conn = conn
                     yield self
                     await self.flush_events()
+                    await self._before_commit()
         except IntegrityError as exc:
             self._after_commit = []
             raise Conflict(_integrity_detail(exc)) from exc
@@ -92,6 +97,11 @@ class UnitOfWork:
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
             await hook()
+
+    async def _before_commit(self) -> None:
+        if self._write and self.recorded:
+            for hook in BEFORE_COMMIT:
+                await hook(self)
 
     def after_commit(self, hook: AfterCommit) -> None:
         self._after_commit.append(hook)

@@ -7,15 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import FastAPI, Query
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute
+from starlette.responses import Response
 
 import kith
 from kith.activities.api import api as activities_api
+from kith.analytics.api import api as analytics_api
 from kith.automation.api import api as automation_api
+from kith.automations.api import api as automations_api
 from kith.companies.api import api as companies_api
 from kith.config import Settings
 from kith.contacts.api import api as contacts_api
@@ -25,21 +26,29 @@ from kith.core.db import Database
 from kith.core.ratelimit import TokenBucket
 from kith.customfields.api import api as custom_fields_api
 from kith.deals.api import api as deals_api
+from kith.exports.api import api as exports_api
 from kith.http import problems
 from kith.http import responses as r
 from kith.http.deps import CurrentActor, Uow
 from kith.http.middleware import BodyLimit, Metrics
-from kith.http.routing import READ, router
+from kith.http.routing import READ, include, router
+from kith.imports.api import api as imports_api
+from kith.jobs.api import api as jobs_api
 from kith.leads.api import api as leads_api
 from kith.notifications.api import api as notifications_api
 from kith.orgs.api import api as orgs_api
 from kith.pipelines.api import api as pipelines_api
 from kith.products.api import api as products_api
+from kith.realtime.api import api as realtime_api
+from kith.realtime.api import close_broker
 from kith.records import crud
 from kith.search.api import api as search_api
+from kith.telephony.api import api as telephony_api
+from kith.telephony.api import hooks as telephony_hooks
 from kith.visitors.api import WidgetCors
 from kith.visitors.api import api as widget_api
 from kith.visitors.api import assets as widget_assets
+from kith.web import app as web
 from kith.webhooks.api import api as webhooks_api
 from kith.workflows.api import api as workflows_api
 
@@ -68,26 +77,6 @@ async def list_trash(actor: CurrentActor, uow: Uow,
     return r.JSON({"data": await crud.list_trash(uow, actor, object, 30)})
 
 
-# Each router's entries in an app's route list, made by the first app that included it. FastAPI
-# builds an included router's routes (dependency analysis of every endpoint) lazily, once per
-# include, at the first request: ~0.25 s for Kith's routes. Apps made later in the same process
-# (the test suite makes one per test) reuse the entries, and with them that work.
-_INCLUDED: dict[int, list[BaseRoute]] = {}
-
-
-def _include(app: FastAPI, api: APIRouter) -> None:
-    shared = _INCLUDED.get(id(api))
-    if shared is None:
-        before = len(app.router.routes)
-        app.include_router(api)
-        _INCLUDED[id(api)] = list(app.router.routes[before:])
-        return
-    app.router.routes.extend(shared)
-    mark_changed = getattr(app.router, "_mark_routes_changed", None)
-    if mark_changed is not None:
-        mark_changed()
-
-
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     load_provider(settings.enrichment_provider)  # a misconfigured provider stops the start, not a request
@@ -102,6 +91,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
             async with running(app.state.db, settings):
                 yield
+        await close_broker(app)  # ends open realtime streams, stops the realtime tailer
         if owns_db:
             await app.state.db.dispose()
 
@@ -122,8 +112,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # duplicates_api before contacts_api: /contacts/duplicates must not match /contacts/{record_id}
     for api in (orgs_api, duplicates_api, contacts_api, companies_api, custom_fields_api, widget_api, widget_assets,
                 system, search_api, pipelines_api, products_api, deals_api, leads_api, activities_api,
-                notifications_api, workflows_api, automation_api, webhooks_api):
-        _include(app, api)
+                notifications_api, workflows_api, automation_api, webhooks_api, exports_api, analytics_api,
+                automations_api, imports_api, realtime_api):
+        include(app, api)
+    for api in (jobs_api, telephony_api, telephony_hooks):  # docs/jobs.md, docs/telephony.md
+        include(app, api)
 
     @app.get("/healthz", tags=["system"], summary="Liveness and database check")
     async def healthz() -> r.JSON:
@@ -135,9 +128,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/api/v1/docs")
+    web.install(app)  # the web app at / (kith.web; docs/web.md)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -16,6 +18,7 @@ from kith.core import migrate as migrations
 from kith.core.db import Database
 from kith.core.errors import KithError, NotFound
 from kith.core.uow import UnitOfWork
+from kith.jobs.cli import jobs_app
 from kith.orgs import service as orgs
 from kith.orgs.schemas import ApiKeyCreate, UserCreate
 
@@ -24,6 +27,7 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")  # kith.jobs.cli, docs/jobs.md
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -130,7 +134,9 @@ def serve(
     os.environ["KITH_EMBEDDED_WORKER"] = "true" if embedded_worker else "false"
     console.print(f"Kith on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run("kith.entrypoints.app:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="auto", http="auto", log_level="warning", access_log=False)
+                loop="auto", http="auto", log_level="warning", access_log=False,
+                # open realtime streams never finish by themselves: end them this long after a stop
+                timeout_graceful_shutdown=5)
 
 
 @app.command()
@@ -241,6 +247,102 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()], db: DbOpt = None, org:
 
     row = _run(_settings(db).database_url, go)
     typer.echo(f"revoked {row['id']} at {row['revoked_at'].isoformat()}")
+
+
+@app.command("export")
+def export_records(
+    object_: Annotated[str, typer.Argument(metavar="OBJECT", help="contacts|companies|deals|leads|activities")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx (default: from --output's suffix, else csv).")]
+    = "",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="field=value, as on the list; repeatable.")]
+    = None,
+    q: Annotated[str | None, typer.Option("--q", help="Text search, as on the list.")] = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="As on the list, e.g. -created_at.")] = None,
+    db: DbOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Export a list (everything in it, as crm-admin) as CSV or XLSX, with the list's filters."""
+    from pathlib import Path
+
+    from kith.exports.cli import export_to, parse_filters
+    from kith.exports.model import Format
+
+    path = Path(output) if output else None
+    chosen = fmt or (path.suffix.lstrip(".").lower() if path and path.suffix.lower() == ".xlsx" else "csv")
+    if chosen not in {f.value for f in Format}:
+        console.print(f"[red]error[/red]: --format must be csv or xlsx, not {chosen!r}")
+        raise typer.Exit(code=2)
+    if chosen == "xlsx" and path is None:
+        console.print("[red]error[/red]: an XLSX export needs --output FILE")
+        raise typer.Exit(code=2)
+
+    async def go(database: Database) -> int:
+        actor = await _admin_actor(database, org)
+        return await export_to(database, actor, object_, Format(chosen), path,
+                               filters=parse_filters(filters or []), q=q, sort=sort)
+
+    count = _run(_settings(db).database_url, go)
+    if path is not None:
+        console.print(f"exported {count} {object_} to {path}")
+
+
+@app.command("import")
+def import_(
+    object_: Annotated[str, typer.Argument(metavar="OBJECT", help="contacts | companies | leads | deals")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx file.")],
+    db: DbOpt = None,
+    org: OrgOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="create | update | upsert")] = "create",
+    match: Annotated[str | None, typer.Option("--match", help="Field rows are matched on (email, domain, …).")] = None,
+    map_: Annotated[list[str] | None, typer.Option("--map", help='Column override, e.g. --map "E-mail=email".')] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write no record.")] = False,
+    errors: Annotated[Path | None, typer.Option("--errors", help="Write the per-row error report (CSV) here.")] = None,
+) -> None:
+    """Import a CSV/XLSX file in this process, with a progress bar (rows/s). Run it again after an
+    interruption: it resumes after the last batch written (docs/imports.md)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kith.imports import mapping as import_mapping
+    from kith.imports import service as import_service
+
+    settings = _settings(db)
+    size = file.stat().st_size
+
+    async def go(database: Database) -> dict[str, Any]:
+        actor = await _admin_actor(database, org)
+        overrides = import_mapping.parse_overrides(map_ or [])
+        with Progress(TextColumn("[bold]import[/bold] {task.fields[obj]}"), BarColumn(),
+                      TextColumn("{task.completed:,.0f} rows"), TextColumn("{task.fields[rate]} rows/s"),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            task = bar.add_task("import", total=None, obj=object_, rate="-")
+            started = time.monotonic()
+
+            def progress(rows: int) -> None:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                bar.update(task, completed=rows, rate=f"{rows / elapsed:,.0f}")
+
+            result = await import_service.run_local(database, actor, obj=object_, mode=mode, match=match,
+                                                    overrides=overrides, dry_run=dry_run, path=file,
+                                                    progress=progress)
+        if errors is not None:
+            with errors.open("w", newline="", encoding="utf-8") as out:
+                out.write("row,field,message\n")
+                async for row in import_service.error_rows(UnitOfWork(database), actor, result["id"]):
+                    import_service.write_csv([row], out)
+        return result
+
+    result = _run(settings.database_url, go)
+    c = result
+    console.print(f"import {c['id']} {c['status']}: {c['rows_done']:,} rows ({size:,} bytes) — created "
+                  f"{c['created']:,}, updated {c['updated']:,}, unchanged {c['unchanged']:,}, "
+                  f"errors {c['errors']:,}{' (dry run: nothing written)' if c['dry_run'] else ''}")
+    if c["status"] == "failed":
+        console.print(f"[red]failed[/red]: {c['failure']}")
+        raise typer.Exit(code=2)
+    typer.echo(json.dumps({"id": c["id"], "status": c["status"], "counts": {
+        "rows": c["rows_done"], "created": c["created"], "updated": c["updated"],
+        "skipped": c["unchanged"] + c["errors"], "errors": c["errors"]}}))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from kith.auth.keys import WIDGET_PREFIX
 from kith.auth.model import Actor
 from kith.config import Settings
 from kith.core.db import Database
-from kith.core.errors import BadRequest, FieldError, Unauthorized, ValidationFailed
+from kith.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
 from kith.core.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery
 from kith.core.uow import UnitOfWork
 from kith.orgs import service as orgs
@@ -33,6 +33,7 @@ async def uow(request: Request) -> UnitOfWork:
 
 
 _BEARER = {"WWW-Authenticate": 'Bearer realm="kith"'}
+SESSION_COOKIE = "kith_session"  # kith.web.sessions.COOKIE
 
 
 async def actor(
@@ -42,6 +43,8 @@ async def actor(
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    if authorization is None and request.cookies.get(SESSION_COOKIE):
+        return await _session_actor(request, request.cookies[SESSION_COOKIE])
     if authorization is None:
         if request.headers.get("x-kith-widget-key"):
             raise Unauthorized("a widget key may only call the widget endpoints", headers=_BEARER)
@@ -61,6 +64,24 @@ async def actor(
         raise
     request.state.actor = who
     return who
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _session_actor(request: Request, token: str) -> Actor:
+    """The web app's cookie session (kith.web.sessions): the same actor an API key would give, and
+    for unsafe methods the session's CSRF token in ``X-CSRF-Token`` (a cookie alone is not consent)."""
+    from kith.web import sessions  # the web slice imports this module: import late
+
+    who = await sessions.session_actor(request.app.state.db, token)
+    if request.method not in _SAFE_METHODS and not sessions.csrf_ok(
+            who.csrf_token, request.headers.get(sessions.CSRF_HEADER)):
+        raise Forbidden("a request authenticated by the session cookie must send the X-CSRF-Token header",
+                        extra={"permission": "csrf"})
+    request.state.actor = who.actor
+    request.state.web_session = who
+    return who.actor
 
 
 CurrentActor = Annotated[Actor, Depends(actor)]

@@ -14,10 +14,15 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from kith.automations.consumer import AutomationConsumer
+from kith.automations.runs import Config as AutomationConfig
+from kith.automations.runs import Executor as AutomationExecutor
 from kith.config import Settings
 from kith.core.db import Database
 from kith.core.outbox import Relay
 from kith.core.uow import UnitOfWork
+from kith.imports.service import step as imports_step
+from kith.jobs.scheduler import Scheduler
 from kith.webhooks.delivery import Config, Deliverer
 from kith.webhooks.fanout import WebhookConsumer
 
@@ -33,14 +38,18 @@ class Worker:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.relay = Relay(lambda: UnitOfWork(db), [WebhookConsumer()],
+        self.relay = Relay(lambda: UnitOfWork(db), [WebhookConsumer(), AutomationConsumer()],
                            window=timedelta(seconds=settings.outbox_window_seconds))
         self.deliverer = Deliverer(lambda: UnitOfWork(db), Config.from_settings(settings))
+        self.automations = AutomationExecutor(db, AutomationConfig.from_settings(settings))
+        self.jobs = Scheduler(lambda: UnitOfWork(db), settings.jobs_check_seconds)  # docs/jobs.md
         self._stop = asyncio.Event()
 
     async def tick(self) -> int:
-        """One round: relay one batch per org, then send one batch of due deliveries."""
-        return await self.relay.step() + await self.deliverer.step()
+        """One round: relay one batch per org, then send one batch of due deliveries, then do one batch
+        of due automation runs."""
+        return (await self.relay.step() + await self.deliverer.step() + await self.automations.step()
+                + await imports_step(self.db) + await self.jobs.step())
 
     async def run_once(self) -> int:
         """Work until nothing is left to do *now* (retries scheduled later stay queued)."""
@@ -67,6 +76,7 @@ class Worker:
                     await self._sleep(self.settings.worker_poll_seconds)
         finally:
             await self.deliverer.aclose()
+            await self.automations.aclose()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -77,6 +87,7 @@ class Worker:
 
     async def aclose(self) -> None:
         await self.deliverer.aclose()
+        await self.automations.aclose()
 
 
 @contextlib.asynccontextmanager

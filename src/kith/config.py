@@ -33,6 +33,8 @@ def _env_ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # File uploads to POST /api/v1/imports stream (not buffered) up to this size (KITH_MAX_IMPORT_BYTES).
+    max_import_bytes: int = 1024**3
     # Idempotency records live this long; a replay after that runs the request again.
     idempotency_ttl_seconds: int = 24 * 3600
     trash_retention_days: int = 30
@@ -76,6 +78,7 @@ class Settings:
         base = cls(
             database_url=os.environ.get("KITH_DATABASE_URL", DEFAULT_DATABASE_URL),
             max_body_bytes=int(os.environ.get("KITH_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            max_import_bytes=int(os.environ.get("KITH_MAX_IMPORT_BYTES", 1024**3)),
             webhooks_allow_private=_env_bool("KITH_WEBHOOKS_ALLOW_PRIVATE", False),
             webhook_backoff=_env_ints("KITH_WEBHOOK_BACKOFF", DEFAULT_BACKOFF),
             webhook_timeout_seconds=float(os.environ.get("KITH_WEBHOOK_TIMEOUT", 10.0)),

@@ -141,7 +141,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       streamed={"/api/v1/imports": settings.max_import_bytes})
     app.add_middleware(WidgetCors)
     app.add_middleware(Metrics)
     return app

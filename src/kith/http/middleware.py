@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -23,13 +24,19 @@ class BodyLimit:
     the limit is refused as surely as one with a large Content-Length.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # POST paths whose bodies (file uploads) pass through unbuffered, each with its own limit.
+        self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
             await self.app(scope, receive, send)
+            return
+        limit = self.streamed.get(scope["path"]) if scope["method"] == "POST" else None
+        if limit is not None:
+            await self._stream(scope, receive, send, limit)
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
@@ -61,10 +68,43 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        err = PayloadTooLarge(f"the request body is larger than {self.max_bytes} bytes",
-                              extra={"max_bytes": self.max_bytes})
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Pass the body through as it comes, counting: over ``limit`` the app's next read raises
+        PayloadTooLarge and the client gets a 413 problem (nothing is written: an upload is stored
+        only once whole)."""
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await self._refuse(scope, receive, send, limit)
+            return
+        size = 0
+        over = False
+
+        async def counted() -> Message:
+            nonlocal size, over
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                over = True
+                raise _too_large(limit)
+            return message
+
+        async def answer(message: Message) -> None:
+            # The framework turns any error while parsing a form into its own 400: once the body
+            # went over the limit, the client gets the 413 instead of whatever the app answers.
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await self._refuse(scope, receive, send, limit)
+
+        await self.app(scope, counted, answer)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int | None = None) -> None:
+        err = _too_large(self.max_bytes if limit is None else limit)
         await problem_response(err.problem(), {"Connection": "close"})(scope, receive, send)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is larger than {limit} bytes", extra={"max_bytes": limit})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -167,14 +167,22 @@ class Deliverer:
 
     async def claim(self) -> list[Any]:
         now = clock.now()
+        # The status as a literal, so that SQLite's planner may use the partial index
+        # ix_webhook_deliveries_due (WHERE status = 'pending'); a bound parameter would not match it.
+        due = sa.and_(d.status == sa.literal_column("'pending'"), d.next_attempt_at <= now)
+        uow: UnitOfWork = self.uow_factory()
+        # A read first: the worker ticks often, and an idle tick must not take SQLite's write lock.
+        async with uow.transaction():
+            if (await uow.execute(sa.select(d.id).where(due).limit(1))).first() is None:
+                return []
         q = (sa.select(d.org_id, d.id, d.webhook_id, d.attempts, w.url, w.secret, events)
              .join(webhooks, sa.and_(w.org_id == d.org_id, w.id == d.webhook_id))
              .join(events, sa.and_(events.c.org_id == d.org_id, events.c.id == d.event_id))
-             .where(d.status == "pending", d.next_attempt_at <= now, w.enabled.is_(True))
+             .where(due, w.enabled.is_(True))
              .order_by(d.next_attempt_at).limit(CLAIM_BATCH)
              .with_for_update(of=webhook_deliveries, skip_locked=True))
-        uow: UnitOfWork = self.uow_factory()
         token = ids.token(12)
+        uow = self.uow_factory()
         async with uow.transaction(write=True):
             claims = [_Claim(r, token) for r in await uow.execute(q)]
             by_org: dict[str, list[str]] = defaultdict(list)

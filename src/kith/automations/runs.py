@@ -57,8 +57,7 @@ r = automation_runs.c
 
 AUTOMATION = "automation"  # the actor kind of every change an automation makes
 NOTIFICATION = "automation.notified"
-# Registered here, beside the only code that sends it (the registry lives in notifications).
-NOTIFICATION_TYPES.setdefault(NOTIFICATION, "An automation rule sent you a notification.")
+assert NOTIFICATION in NOTIFICATION_TYPES
 
 # Runs claimed per step: small, since one run may make several writes and an HTTP call.
 CLAIM_BATCH = 20

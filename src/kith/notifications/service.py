@@ -27,6 +27,7 @@ NOTIFICATION_TYPES: dict[str, str] = {
     "task.assigned": "A task was assigned to you.",
     "task.due": "A task of yours is due.",
     "webhook.disabled": "A webhook you created was disabled after too many failed deliveries.",
+    "automation.notified": "An automation rule sent you a notification.",
 }
 
 

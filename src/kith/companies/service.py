@@ -144,6 +144,8 @@ async def contacts_of(uow: UnitOfWork, org_id: str, company_id: str) -> list[dic
          .select_from(contact_companies.join(contacts, sa.and_(contacts.c.org_id == cc.org_id,
                                                                contacts.c.id == cc.contact_id)))
          .where(cc.org_id == org_id, cc.company_id == company_id, contacts.c.deleted_at.is_(None))
-         .order_by(contacts.c.name, contacts.c.id)
+         # ``name || ''``: sorted as an expression, so no planner walks the org's whole name index
+         # (~1 s at 100k contacts on SQLite) instead of reading the company's links and sorting them.
+         .order_by(contacts.c.name.concat(""), contacts.c.id)
          .limit(500))
     return [dict(r._mapping) for r in await uow.execute(q)]

@@ -4,6 +4,7 @@ the same verb and rules, CSRF, escaping, permissions, other orgs' pipelines, bou
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -166,3 +167,25 @@ async def test_a_board_render_runs_a_fixed_number_of_statements(web, org: Org, c
     assert "Co 2" in html and "Deal 11" in html
     assert len(many) == len(few), (len(few), len(many))
     assert len(many) <= 8, many
+
+
+async def test_column_totals_count_every_open_deal_not_only_the_cards_shown(
+        web, org: Org, client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kith.web import board
+
+    monkeypatch.setattr(board, "MAX_CARDS", 2)
+    p = await _pipeline(client, org)
+    first = p["stages"][0]
+    for i, amount in enumerate(("1000", "2000", "4000.50")):
+        await _deal(client, org, f"Deal {i}", amount)
+    await _deal(client, org, "Other rep's", "100000", persona=org.other_rep)
+    await _post(client, org.rep, "/api/v1/deals", {"title": "In euros", "value": {"amount": "500", "currency": "EUR"}})
+    html = (await (await web(org.rep)).get("/board")).text
+    assert "Showing the 2 open deals" in html
+    assert "7,000.50 USD" in html  # all three of the rep's USD deals, though two cards are shown
+    weighted = Decimal("7000.50") * first["probability"] / 100
+    assert f"weighted {weighted:,.2f} USD" in html
+    assert "+ 500.00 EUR" in html
+    assert "100,000.00" not in html  # the other rep's deal is not the rep's to see
+    section = html.split(f'data-stage="{first["id"]}"', 1)[1].split("</header>", 1)[0]
+    assert "<span data-count>4</span>" in section

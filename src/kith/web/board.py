@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Request
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from kith.auth.access import visible_owner_ids
 from kith.companies.tables import companies
 from kith.contacts.tables import contacts
 from kith.core import clock
@@ -32,6 +34,7 @@ from kith.core.listing import ListQuery
 from kith.core.uow import UnitOfWork
 from kith.deals import service as deals
 from kith.deals.schemas import MoveStage
+from kith.deals.tables import deals as deals_table
 from kith.orgs import service as orgs
 from kith.pipelines import service as pipelines
 from kith.web.render import Posted, Web, field, redirect, render, web_router
@@ -51,13 +54,6 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
         raise ValidationFailed("the form has invalid values", errors=errors) from None
 
 
-def _amount(value: Any) -> Decimal:
-    try:
-        return Decimal(str((value or {}).get("amount") or 0))
-    except ArithmeticError:
-        return Decimal(0)
-
-
 async def _names(uow: UnitOfWork, org_id: str, table: sa.Table, ids: set[str]) -> dict[str, str]:
     """Display names of the linked records on the cards: one query per kind, scoped by org."""
     if not ids:
@@ -65,6 +61,33 @@ async def _names(uow: UnitOfWork, org_id: str, table: sa.Table, ids: set[str]) -
     stmt = sa.select(table.c.id, table.c.name).where(table.c.org_id == org_id, table.c.id.in_(sorted(ids)))
     async with uow.transaction():
         return {r.id: r.name for r in await uow.execute(stmt)}
+
+
+async def _stage_totals(uow: UnitOfWork, actor: Any, pipeline_id: str) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """stage id -> currency -> (open deals, their amount in cents, Σ amount × probability in cents·%),
+    over every open deal of the pipeline the actor may read — not only the cards shown."""
+    d = deals_table.c
+    cents = sa.type_coerce(d.amount, sa.BigInteger)
+    q = (sa.select(d.stage_id, d.currency, sa.func.count(), sa.func.sum(cents), sa.func.sum(cents * d.probability))
+         .where(d.org_id == actor.org_id, d.pipeline_id == pipeline_id, d.status == "open", d.deleted_at.is_(None))
+         .group_by(d.stage_id, d.currency))
+    owners = visible_owner_ids(actor, "deal")
+    if owners is not None:
+        q = q.where(d.owner_id.in_(sorted(owners)))
+    out: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    async with uow.transaction():
+        rows: list[Any] = list(await uow.execute(q))
+        for row in rows:
+            out[row[0]][row[1]] = (int(row[2]), int(row[3] or 0), int(row[4] or 0))
+    return out
+
+
+def _stage_options(stages: list[dict[str, Any]], selected: str) -> Markup:
+    """The "Move to…" options of a card in column ``selected``: rendered once per column, not per card."""
+    return Markup("").join(
+        Markup('<option value="{}" data-outcome="{}"{}>{}</option>').format(
+            s["id"], s.get("outcome") or "", Markup(" selected") if s["id"] == selected else "", s["name"])
+        for s in stages)
 
 
 async def board_data(uow: UnitOfWork, who: SessionActor, pipeline_id: str | None) -> dict[str, Any]:
@@ -88,6 +111,7 @@ async def board_data(uow: UnitOfWork, who: SessionActor, pipeline_id: str | None
     org_id = who.actor.org_id
     company_names = await _names(uow, org_id, companies, {d["company_id"] for d in cards if d.get("company_id")})
     contact_names = await _names(uow, org_id, contacts, {d["contact_id"] for d in cards if d.get("contact_id")})
+    totals = await _stage_totals(uow, who.actor, pipeline["id"])
     now = clock.now()
     by_stage: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in cards:
@@ -98,15 +122,14 @@ async def board_data(uow: UnitOfWork, who: SessionActor, pipeline_id: str | None
         items = []
         count, value, weighted = 0, Decimal(0), Decimal(0)
         other: dict[str, Decimal] = defaultdict(Decimal)
-        for d in by_stage.get(s["id"], []):
-            amount = _amount(d.get("value"))
-            cur = (d.get("value") or {}).get("currency") or currency
-            count += 1
+        for cur, (n, cents, weighted_cents) in totals.get(s["id"], {}).items():
+            count += n
             if cur == currency:
-                value += amount
-                weighted += amount * Decimal(d.get("probability") or 0) / 100
+                value += Decimal(cents) / 100
+                weighted += Decimal(weighted_cents) / 10_000
             else:
-                other[cur] += amount
+                other[cur] += Decimal(cents) / 100
+        for d in by_stage.get(s["id"], []):
             idle = now - d["stage_changed_at"]
             items.append({
                 "id": d["id"], "title": d["title"], "value": d.get("value"), "version": d.get("version"),
@@ -116,7 +139,8 @@ async def board_data(uow: UnitOfWork, who: SessionActor, pipeline_id: str | None
                 "age_days": (now - d["created_at"]).days, "idle_days": idle.days,
                 "rotting": idle > timedelta(days=rot_days),
             })
-        columns.append({**s, "cards": items, "count": count, "value": {"amount": value, "currency": currency},
+        columns.append({**s, "cards": items, "count": count, "options": _stage_options(pipeline["stages"], s["id"]),
+                        "value": {"amount": value.quantize(Decimal("0.01")), "currency": currency},
                         "weighted": {"amount": weighted.quantize(Decimal("0.01")), "currency": currency},
                         "other": sorted(other.items()), "rot_days": rot_days})
     return {"pipeline": pipeline, "pipelines": plist, "columns": columns, "currency": currency,

@@ -42,7 +42,7 @@ from kith.web.sessions import SessionActor
 
 M = TypeVar("M", bound=BaseModel)
 router = web_router()
-MAX_CARDS = 500  # open deals read per board (oldest stage move first); the page says when there are more
+MAX_CARDS = 200  # open deals read per board (oldest stage move first); the page says when there are more
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:

@@ -56,6 +56,8 @@ deals = sa.Table(
     sa.Index("ix_deals_lead", "org_id", "lead_id"),
     # The pipeline board: a pipeline's open deals, least recently moved first (migration 0019).
     sa.Index("ix_deals_board", "org_id", "pipeline_id", "status", "stage_changed_at", "id"),
+    # The dashboard: the org's open deals, least recently moved first (rotting ones) (migration 0019).
+    sa.Index("ix_deals_open_moved", "org_id", "status", "stage_changed_at", "id"),
 )
 
 deal_contacts = sa.Table(

@@ -279,25 +279,30 @@ def executemany(url: str, rows: Sequence[tuple[Any, ...]], batch: int = 1000) ->
 
 
 def bulk_load(url: str, chunks: Iterable[Sequence[tuple[Any, ...]]], *, batch: int = 5000) -> dict[str, float]:
-    """Load contact rows the fast way and leave the search index as Kith would have it: SQLite
-    drops the triggers that keep the FTS5 table in sync (see ``kith.search.ddl``), inserts with
+    """Load contact rows (``COLUMNS``) the fast way: ``load_table`` for the contacts table."""
+    return load_table(url, "contacts", COLUMNS, chunks, batch=batch)
+
+
+def load_table(url: str, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]], *,
+               batch: int = 5000) -> dict[str, float]:
+    """Load rows the fast way and leave ``table``'s search index as Kith would have it: SQLite
+    drops the triggers that keep its FTS5 table (``<table>_fts``, if any) in sync, inserts with
     ``executemany`` (``batch`` rows per commit), recreates the triggers from their stored SQL and
-    runs FTS5 'rebuild'; PostgreSQL drops the full-text and trigram GIN indexes, COPYs, recreates
-    them from ``pg_indexes`` and ANALYZEs. Returns ``{"rows", "insert_s", "index_s"}``."""
+    runs FTS5 'rebuild'; PostgreSQL drops the table's full-text and trigram indexes, COPYs,
+    recreates them from ``pg_indexes`` and ANALYZEs. Returns ``{"rows", "insert_s", "index_s"}``."""
     if backend_of(url) == "sqlite":
-        return _sqlite_bulk_load(url, chunks, batch)
-    return _pg_bulk_load(url, chunks)
+        return _sqlite_load(url, table, columns, chunks, batch)
+    return _pg_load(url, table, columns, chunks)
 
 
-def _sqlite_bulk_load(url: str, chunks: Iterable[Sequence[tuple[Any, ...]]], batch: int) -> dict[str, float]:
-    from kith.search import registry
-
-    fts = registry.get("contact").fts_table  # type: ignore[union-attr]
-    sql = insert_sql("sqlite")
+def _sqlite_load(url: str, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]],
+                 batch: int) -> dict[str, float]:
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    fts = f"{table}_fts"  # kith.search.registry names them so
     n = 0
     with connect(url) as conn:
         triggers = [(name, ddl) for name, ddl in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'contacts'")
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
             if re.search(rf"\b{fts}\b", ddl)]
         conn.execute("BEGIN IMMEDIATE")
         for name, _ in triggers:
@@ -315,15 +320,17 @@ def _sqlite_bulk_load(url: str, chunks: Iterable[Sequence[tuple[Any, ...]]], bat
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             t1 = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            for _, ddl in triggers:
-                conn.execute(ddl)
-            conn.execute(f"INSERT INTO {fts}({fts}) VALUES('rebuild')")  # kith.search.ddl.rebuild_sql
-            conn.execute("COMMIT")
+            if triggers:
+                conn.execute("BEGIN IMMEDIATE")
+                for _, ddl in triggers:
+                    conn.execute(ddl)
+                conn.execute(f"INSERT INTO {fts}({fts}) VALUES('rebuild')")  # kith.search.ddl.rebuild_sql
+                conn.execute("COMMIT")
         return {"rows": n, "insert_s": t1 - t0, "index_s": time.perf_counter() - t1}
 
 
-def _pg_bulk_load(url: str, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> dict[str, float]:
+def _pg_load(url: str, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]]
+             ) -> dict[str, float]:
     import psycopg
 
     from kith.search.ddl import is_search_object
@@ -331,8 +338,8 @@ def _pg_bulk_load(url: str, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> dict
     n = 0
     with psycopg.connect(pg_conninfo(url)) as conn:
         indexes = [(name, ddl) for name, ddl in conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = 'contacts' ORDER BY indexname") if is_search_object(name)]
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
+            "ORDER BY indexname", (table,)) if is_search_object(name)]
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
         conn.commit()
@@ -340,7 +347,7 @@ def _pg_bulk_load(url: str, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> dict
         try:
             with conn.cursor() as cur:
                 for rows in chunks:
-                    with cur.copy(f"COPY contacts ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
                     conn.commit()

@@ -30,7 +30,6 @@ import asyncio
 import hashlib
 import json
 import random
-import re
 import subprocess
 import sys
 import time
@@ -205,83 +204,6 @@ def empty(url: str, tables: Sequence[str], org_id: str) -> None:
             conn.commit()
 
 
-def load(url: str, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]],
-         json_columns: frozenset[str] = frozenset()) -> dict[str, float]:
-    """Insert rows with the search index of ``table`` (if it has one) rebuilt after the load."""
-    if dbkit.backend_of(url) == "sqlite":
-        return _sqlite_load(url, table, columns, chunks)
-    return _pg_load(url, table, columns, chunks, json_columns)
-
-
-def _sqlite_load(url: str, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]]
-                 ) -> dict[str, float]:
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-    fts = f"{table}_fts"
-    n = 0
-    with dbkit.connect(url) as conn:
-        triggers = [(name, ddl) for name, ddl in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
-            if re.search(rf"\b{fts}\b", ddl)]
-        conn.execute("BEGIN IMMEDIATE")
-        for name, _ in triggers:
-            conn.execute(f'DROP TRIGGER "{name}"')
-        conn.execute("COMMIT")
-        t0 = time.perf_counter()
-        try:
-            for rows in chunks:
-                for i in range(0, len(rows), 5000):
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.executemany(sql, rows[i:i + 5000])
-                    conn.execute("COMMIT")
-                n += len(rows)
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            t1 = time.perf_counter()
-            if triggers:
-                conn.execute("BEGIN IMMEDIATE")
-                for _, ddl in triggers:
-                    conn.execute(ddl)
-                conn.execute(f"INSERT INTO {fts}({fts}) VALUES('rebuild')")
-                conn.execute("COMMIT")
-        return {"rows": n, "insert_s": t1 - t0, "index_s": time.perf_counter() - t1}
-
-
-def _pg_load(url: str, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]],
-             json_columns: frozenset[str]) -> dict[str, float]:
-    import psycopg
-
-    from kith.search.ddl import is_search_object
-
-    n = 0
-    with psycopg.connect(dbkit.pg_conninfo(url)) as conn:
-        indexes = [(name, ddl) for name, ddl in conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
-            "ORDER BY indexname", (table,)) if is_search_object(name)]
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
-        conn.commit()
-        t0 = time.perf_counter()
-        try:
-            with conn.cursor() as cur:
-                for rows in chunks:
-                    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                    conn.commit()
-                    n += len(rows)
-        finally:
-            conn.rollback()
-            t1 = time.perf_counter()
-            conn.execute("SET maintenance_work_mem = '256MB'")
-            for _, ddl in indexes:
-                conn.execute(ddl)
-            conn.commit()
-        return {"rows": n, "insert_s": t1 - t0, "index_s": time.perf_counter() - t1}
-
-
-# ---- the records --------------------------------------------------------------------------------
-
 def contact_chunks(org: Org, n: int, seed: int) -> Iterator[list[tuple[Any, ...]]]:
     """``dbkit``'s realistic people (names, emails, titles, phones), owned by the reps, created
     over two years before the anchor."""
@@ -438,7 +360,7 @@ def ids(url: str, table: str, org_id: str) -> list[str]:
 
 
 def phase(org: Org, table: str, target: int, make: Callable[[], Iterable[Sequence[tuple[Any, ...]]]],
-          columns: Sequence[str] | None, *, also_empty: Sequence[str] = (), json_columns: frozenset[str] = frozenset(),
+          columns: Sequence[str] | None, *, also_empty: Sequence[str] = (),
           timings: dict[str, float]) -> None:
     have = count(org.url, table, org.org_id)
     if have == target:
@@ -451,7 +373,7 @@ def phase(org: Org, table: str, target: int, make: Callable[[], Iterable[Sequenc
     if columns is None:  # contacts: dbkit's own bulk path (its column list, FTS handling)
         done = dbkit.bulk_load(org.url, make())
     else:
-        done = load(org.url, table, columns, make(), json_columns)
+        done = dbkit.load_table(org.url, table, columns, make())
     timings[table] = time.perf_counter() - t0
     log(f"[generate] {table}: {done['rows']:,.0f} rows in {timings[table]:.1f}s (insert "
         f"{done['rows'] / max(done['insert_s'], 1e-9):,.0f} rows/s, search index {done['index_s']:.1f}s)")

@@ -1,0 +1,21 @@
+"""deal stage moves for conversion analytics
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+revision = '0021'
+down_revision = '0020'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,21 +1,23 @@
 """Analytics latency at size: p50/p95 of each report over a generated org.
 
-    .venv/bin/python bench/analytics_bench.py [--backend sqlite|postgresql|both] [--deals 300000] [--quick]
-                                              [--runs 30] [--plans]
+    .venv/bin/python bench/analytics_bench.py [--backend sqlite|postgresql|both] [--deals 300000 | --scale 0.1]
+                                              [--quick] [--runs 30] [--plans]
 
 Per backend, on a fresh database migrated with Alembic (the real schema and indexes):
 - one org (``kith.orgs.service.create_org``) with its default pipeline, 20 owners;
 - ``--deals`` deals (default 300,000; 20,000 with ``--quick``), generated deterministically: created
   over two years, in USD/EUR/GBP (and 1% JPY, which has no rate), spread over the pipeline's open
-  stages, 20% won and 15% lost (with a reason), close dates over 18 months; one or two
-  ``deal.stage-moved`` events per deal that left its first stage; a third as many leads (a quarter
+  stages, 20% won and 15% lost (with a reason), close dates over 18 months; a ``deal.stage-moved``
+  event per stage a deal left, and the ``deal_stage_moves`` rows the live system writes with them
+  (creation row included); a third as many leads (a quarter
   converted) and as many activities as deals. Rows go in with SQLAlchemy Core executemany, then
-  ``ANALYZE``.
+  ``ANALYZE`` (PostgreSQL: ``VACUUM ANALYZE``).
 - each report is called in-process through its service function (the SQL, the Decimal
   conversion and the response dict: everything but HTTP and JSON encoding), ``--runs`` times after
   a warm-up, unfiltered over all time (the worst case), then with a one-quarter window, then for one
   owner. The table shows p50/p95 in ms against the 500 ms target (issue 6).
-- ``--plans``: print the query plan of the pipeline and forecast aggregates.
+- ``--plans``: print the query plan of every aggregate each report runs (unfiltered), captured
+  from the statements the services send; on PostgreSQL with EXPLAIN ANALYZE's node timings.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ import sqlalchemy as sa
 from psycopg import sql as pgsql
 
 from kith.activities.tables import activities
-from kith.analytics import service
+from kith.analytics import moves, service
 from kith.analytics.repo import Scope
-from kith.analytics.tables import currency_rates
+from kith.analytics.tables import currency_rates, deal_stage_moves
 from kith.auth.model import Actor
 from kith.core import ids, migrate
 from kith.core.db import Database, sync_url
@@ -67,12 +69,14 @@ def _at(rnd: random.Random, after: datetime | None = None) -> datetime:
 
 def rows(org_id: str, owners: list[str], stage_rows: list[dict[str, Any]], pipeline_id: str, n: int
          ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """(table name, batch of rows) for deals, their stage-move events, leads and activities."""
+    """(table name, batch of rows) for deals, their stage-move events and ``deal_stage_moves`` rows,
+    leads and activities."""
     rnd = random.Random(6)
     open_stages = [s for s in stage_rows if s["outcome"] is None]
     outcome = {s["outcome"]: s for s in stage_rows if s["outcome"]}
     deal_batch: list[dict[str, Any]] = []
     event_batch: list[dict[str, Any]] = []
+    move_batch: list[dict[str, Any]] = []
     for i in range(n):
         created = _at(rnd)
         roll = rnd.random()
@@ -92,17 +96,24 @@ def rows(org_id: str, owners: list[str], stage_rows: list[dict[str, Any]], pipel
             "closed_at": closed, "stage_changed_at": closed or created, "tags": [], "metadata": {},
             "custom_fields": {}, "created_at": created, "updated_at": closed or created, "version": 1})
         path = [s["id"] for s in open_stages[:reached + 1]] + ([stage["id"]] if status != "open" else [])
+        deal = deal_batch[-1]
+        move_batch.append(moves.move_row(org_id, ids.new("evt"), deal, None, path[0], created))
         for a, b in zip(path, path[1:], strict=False):
-            event_batch.append({"org_id": org_id, "id": ids.new("evt"), "type": "deal.stage-moved",
-                                "subject_type": "deal", "subject_id": deal_id, "actor_type": "user",
-                                "actor_id": owners[0],
-                                "occurred_at": _at(rnd, created), "data": {"from_stage_id": a, "to_stage_id": b}})
+            event: dict[str, Any] = {
+                "org_id": org_id, "id": ids.new("evt"), "type": "deal.stage-moved", "subject_type": "deal",
+                "subject_id": deal_id, "actor_type": "user", "actor_id": owners[0],
+                "occurred_at": _at(rnd, created), "data": {"from_stage_id": a, "to_stage_id": b}}
+            event_batch.append(event)
+            # what kith.analytics.moves writes for the event in the same transaction
+            move_batch.append(moves.move_row(org_id, event["id"], deal, a, b, event["occurred_at"]))
         if len(deal_batch) >= BATCH:
             yield "deals", deal_batch
             yield "events", event_batch
-            deal_batch, event_batch = [], []
+            yield "deal_stage_moves", move_batch
+            deal_batch, event_batch, move_batch = [], [], []
     yield "deals", deal_batch
     yield "events", event_batch
+    yield "deal_stage_moves", move_batch
     yield from _leads_and_activities(rnd, org_id, owners, n)
 
 
@@ -139,7 +150,8 @@ def _leads_and_activities(rnd: random.Random, org_id: str, owners: list[str], n:
 def load(url: str, org_id: str, owners: list[str], n: int) -> float:
     from kith.contacts.tables import contacts
 
-    tables = {"deals": deals, "events": events, "leads": leads, "activities": activities, "contacts": contacts}
+    tables = {"deals": deals, "events": events, "leads": leads, "activities": activities, "contacts": contacts,
+              "deal_stage_moves": deal_stage_moves}
     engine = sa.create_engine(sync_url(url))
     t0 = time.perf_counter()
     try:
@@ -155,9 +167,10 @@ def load(url: str, org_id: str, owners: list[str], n: int) -> float:
             if batch:
                 with engine.begin() as conn:
                     conn.execute(tables[name].insert(), batch)
-        with engine.connect() as conn:
-            conn.execute(sa.text("ANALYZE"))
-            conn.commit()
+        # PostgreSQL: VACUUM too, as autovacuum would have by then (index-only scans need the
+        # visibility map); it cannot run inside a transaction
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE"))
     finally:
         engine.dispose()
     return time.perf_counter() - t0
@@ -181,8 +194,7 @@ def _call(fn: Callable[..., Awaitable[Any]], db: Database, actor: Actor, scope: 
     return lambda: fn(UnitOfWork(db), actor, scope)
 
 
-async def measure(url: str, actor: Actor, runs: int) -> list[tuple[str, str, float, float]]:
-    db = Database(url)
+def calls_for(db: Database, actor: Actor) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
     quarter = Scope(actor.org_id, start=date(2026, 1, 1), end=date(2026, 3, 31))
     everything = service.scope_for(actor)
     one_owner = Scope(actor.org_id, owner_id=actor.user_id)
@@ -193,42 +205,97 @@ async def measure(url: str, actor: Actor, runs: int) -> list[tuple[str, str, flo
             calls.append((name, label, _call(fn, db, actor, scope)))
     calls.append(("trends (weekly)", "one year",
                   lambda: service.trends(UnitOfWork(db), actor, "weekly", date(2025, 3, 1), date(2026, 3, 1))))
+    return calls
+
+
+async def measure(url: str, actor: Actor, runs: int) -> list[tuple[str, str, float, float, float, float]]:
+    """Per report: p50 and p95 wall ms, p50 CPU ms of this process (all of SQLite's work, only the
+    Python side on PostgreSQL), and the raw-driver floor: the same statements run by the driver
+    alone (no SQLAlchemy, no Decimal, no response), p50 ms."""
+    db = Database(url)
+    seen: list[tuple[str, Any]] = []
+    engine_ = db.sync_engine or db.engine.sync_engine
+    capture = [False]
+
+    def note(*a: Any) -> None:
+        if capture[0]:
+            seen.append((a[2], a[3]))
+
+    sa.event.listen(engine_, "before_cursor_execute", note)
+    plain = sa.create_engine(sync_url(url))
     out = []
     try:
-        for name, label, call in calls:
-            for _ in range(3):
+        for name, label, call in calls_for(db, actor):
+            for _ in range(2):
                 await call()
-            times = []
+            seen.clear()
+            capture[0] = True
+            await call()
+            capture[0] = False
+            times, cpu = [], []
             for _ in range(runs):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 await call()
                 times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
             times.sort()
-            out.append((name, label, statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]))
-            print(f"  {name} ({label}): p50 {out[-1][2]:.1f} ms, p95 {out[-1][3]:.1f} ms", file=sys.stderr, flush=True)
+            raw = _raw(plain, list(seen), max(3, runs // 2))
+            out.append((name, label, statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)],
+                        statistics.median(cpu), raw))
+            print(f"  {name} ({label}): p50 {out[-1][2]:.1f} ms, p95 {out[-1][3]:.1f} ms, cpu {out[-1][4]:.1f} ms, "
+                  f"raw driver {raw:.1f} ms", file=sys.stderr, flush=True)
     finally:
+        plain.dispose()
         await db.dispose()
     return out
 
 
-def plans(url: str, org_id: str) -> None:
-    from kith.analytics import repo
-
-    engine = sa.create_engine(sync_url(url))
-    scope = Scope(org_id)
-    d = deals.c
-    q = (sa.select(d.stage_id, d.currency, sa.func.count(), sa.func.sum(sa.type_coerce(d.amount, sa.BigInteger)))
-         .where(*repo.live_deals(scope), d.status == "open").group_by(d.stage_id, d.currency))
+def _raw(engine: sa.Engine, statements: list[tuple[str, Any]], runs: int) -> float:
+    """p50 ms of running ``statements`` (with their parameters) on the bare DB-API cursor."""
+    times = []
     with engine.connect() as conn:
-        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        sql = str(q.compile(engine, compile_kwargs={"literal_binds": True}))
-        print(f"-- pipeline aggregate ({engine.dialect.name})")
-        for row in conn.execute(sa.text(explain + sql)):
-            print("  ", " ".join(str(x) for x in row))
-    engine.dispose()
+        cursor = conn.connection.cursor()
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            for stmt, params in statements:
+                cursor.execute(stmt, params)
+                cursor.fetchall()
+            times.append((time.perf_counter() - t0) * 1000)
+        cursor.close()
+    return statistics.median(times)
 
 
-def run_backend(backend: str, n: int, runs: int, show_plans: bool) -> list[tuple[str, str, float, float]] | None:
+async def plans(url: str, actor: Actor) -> None:
+    """The plan of every aggregate each report runs unfiltered (PostgreSQL: EXPLAIN ANALYZE, with
+    the time each node took), captured from the statements the services send."""
+    db = Database(url)
+    seen: list[tuple[str, Any]] = []
+    engine_ = db.sync_engine or db.engine.sync_engine
+    sa.event.listen(engine_, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
+    explain = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN (ANALYZE, COSTS OFF) "
+    plain = sa.create_engine(sync_url(url))
+    try:
+        for name, label, call in calls_for(db, actor):
+            if label != "all time":
+                continue
+            seen.clear()
+            await call()
+            for stmt, params in list(seen):
+                if not any(f in stmt.lower() for f in ("count(", "sum(")):
+                    continue  # lookups by key: nothing to plan
+                print(f"-- {name} ({db.backend}): {' '.join(stmt.split())[:160]}…", file=sys.stderr)
+                with plain.connect() as conn:
+                    for row in conn.exec_driver_sql(explain + stmt, params):
+                        print("  ", " ".join(str(x) for x in row), file=sys.stderr)
+    finally:
+        plain.dispose()
+        await db.dispose()
+
+
+Result = list[tuple[str, str, float, float, float, float]]
+
+
+def run_backend(backend: str, n: int, runs: int, show_plans: bool) -> Result | None:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="kith-bench-") as tmp:
             url = f"sqlite:///{Path(tmp) / 'analytics.db'}"
@@ -247,11 +314,11 @@ def run_backend(backend: str, n: int, runs: int, show_plans: bool) -> list[tuple
             conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
 
 
-def _run(url: str, n: int, runs: int, show_plans: bool) -> list[tuple[str, str, float, float]]:
+def _run(url: str, n: int, runs: int, show_plans: bool) -> Result:
     actor, seconds = asyncio.run(setup(url, n))
     print(f"loaded {n:,} deals (+ events, leads, activities) in {seconds:.1f} s", file=sys.stderr, flush=True)
     if show_plans:
-        plans(url, actor.org_id)
+        asyncio.run(plans(url, actor))
     return asyncio.run(measure(url, actor, runs))
 
 
@@ -259,29 +326,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--deals", type=int, default=None)
+    ap.add_argument("--scale", type=float, default=None, help="deals = 300,000 × scale (bench/generate.py's scale)")
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="20,000 deals, 10 runs")
     ap.add_argument("--plans", action="store_true")
     args = ap.parse_args()
-    n = args.deals or (20_000 if args.quick else 300_000)
+    n = args.deals or (round(300_000 * args.scale) if args.scale else 20_000 if args.quick else 300_000)
     runs = args.runs or (10 if args.quick else 30)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     results = {b: run_backend(b, n, runs, args.plans) for b in backends}
     print(f"\n### Analytics at {n:,} deals (in-process service calls, {runs} runs; target p95 ≤ {TARGET_MS} ms)\n")
-    print("| report | filter | " + " | ".join(f"{b} p50 / p95 ms" for b in backends) + " |")
+    print("| report | filter | " + " | ".join(f"{b} p50 / p95 ms (cpu p50; raw-driver p50; ratio)" for b in backends)
+          + " |")
     print("|---|---|" + "---|" * len(backends))
     first = next((r for r in results.values() if r), [])
-    for i, (name, label, _, _) in enumerate(first):
+    for i, (name, label, *_) in enumerate(first):
         cells = []
         for b in backends:
             res = results[b]
             if not res:
                 cells.append("—")
                 continue
-            p50, p95 = res[i][2], res[i][3]
-            cells.append(f"{p50:.1f} / {p95:.1f}{'' if p95 <= TARGET_MS else ' ⚠'}")
+            _, _, p50, p95, cpu, raw = res[i]
+            cells.append(f"{p50:.1f} / {p95:.1f}{'' if p95 <= TARGET_MS else ' ⚠'} ({cpu:.1f}; {raw:.1f}; "
+                         f"{p50 / raw if raw else 0:.1f}×)")
         print(f"| {name} | {label} | " + " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     main()

@@ -80,14 +80,16 @@ def write_csv(rows: list[tuple[Any, ...]], path: Path) -> None:
 
 def run_import(url: str, path: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "KITH_DATABASE_URL"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu0 = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     t0 = time.perf_counter()
     proc = subprocess.run([*KITH, "import", "contacts", str(path), "--db", url], env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"import failed: {proc.stderr[-2000:]}")
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu0
     engine = sa.create_engine(sync_url(url))
     with engine.connect() as conn:
         started, finished, created, errors = conn.execute(sa.text(
@@ -98,7 +100,7 @@ def run_import(url: str, path: Path) -> dict[str, Any]:
 
         started, finished = datetime.fromisoformat(started), datetime.fromisoformat(finished)
     return {"seconds": (finished - started).total_seconds(), "wall": wall, "created": created, "errors": errors,
-            "peak_rss_mb": max(rss_kb, before) / 1024}
+            "peak_rss_mb": max(rss_kb, before) / 1024, "cpu_s": cpu}
 
 
 def bench(backend: str, n: int, tmp: Path) -> dict[str, Any]:
@@ -110,11 +112,14 @@ def bench(backend: str, n: int, tmp: Path) -> dict[str, Any]:
         rows = dbkit.contact_rows(backend, raw_org, raw_user, n, tag="import")
         path = tmp / f"contacts-{backend}.csv"
         write_csv(rows, path)
+        load = [os.getloadavg()[0]]
         raw_s = dbkit.executemany(url_raw, rows, batch=2000)
         del rows
+        load.append(os.getloadavg()[0])
         imp = run_import(url_import, path)
+        load.append(os.getloadavg()[0])
         return {"backend": backend, "rows": n, "raw_rps": n / raw_s, "import_rps": imp["created"] / imp["seconds"],
-                **imp}
+                "load": load, **imp}
     finally:
         drop_db(url_import)
         drop_db(url_raw)
@@ -138,6 +143,10 @@ def main() -> None:
     print("| `kith import contacts` with validation (rows/s) | "
           + " | ".join(f"{r['import_rps']:,.0f} ({r['import_rps'] / r['raw_rps']:.0%} of raw)" for r in results) + " |")
     print("| import process peak RSS (MB) | " + " | ".join(f"{r['peak_rss_mb']:,.0f}" for r in results) + " |")
+    print("| import process CPU per row (µs, whole process incl. start-up) | "
+          + " | ".join(f"{r['cpu_s'] / r['rows'] * 1e6:,.0f}" for r in results) + " |")
+    print("| load average (1 min) before raw / before import / after | "
+          + " | ".join(" / ".join(f"{x:.1f}" for x in r["load"]) for r in results) + " |")
     print("| rows created / refused | " + " | ".join(f"{r['created']:,} / {r['errors']:,}" for r in results) + " |")
 
 

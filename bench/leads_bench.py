@@ -10,6 +10,8 @@ Per backend, in one run on a fresh database (``kith init``):
 - service, re-sent keys: the same leads again with a changed score: 1,000 updates per batch.
 - HTTP, new keys / re-sent keys: the same through ``POST /api/v1/leads/batch`` on ``kith serve``
   (one uvicorn worker), one request after the other.
+Service measures also print this process's CPU per lead (on a loaded machine rates drift; the
+CPU per lead and the share of the raw rate measured in the same run are what compare).
 - raw executemany: the driver alone inserting the same number of lead rows (sqlite3 /
   psycopg ``executemany``, one transaction per 1,000 rows) into the same table with the same
   indexes: the machine's ceiling for this table, measured in the same run.
@@ -73,11 +75,15 @@ async def service_rate(url: str, creds: dict[str, str], batches: list[list[dict[
     try:
         actor = await orgs.authenticate(db, creds["api_key"])
         assert isinstance(actor, Actor)
-        t0 = time.perf_counter()
+        n = sum(map(len, batches))
+        t0, c0 = time.perf_counter(), time.process_time()
         for body in batches:
             out = await feed.upsert_batch(UnitOfWork(db), actor, body)
             assert out["failed"] == 0, out["results"][:3]
-        return sum(map(len, batches)) / (time.perf_counter() - t0)
+        rate = n / (time.perf_counter() - t0)
+        # CPU of this process per lead (the driver's work included; PostgreSQL's server is not)
+        print(f"    cpu {(time.process_time() - c0) / n * 1e6:,.0f} µs/lead", file=sys.stderr, flush=True)
+        return rate
     finally:
         await db.dispose()
 

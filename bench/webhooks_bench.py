@@ -10,6 +10,11 @@
    events are committed one per transaction at ``--rate`` per second; latency = receipt time at
    the receiver − the moment the producing transaction committed (same machine clock); p50/p95.
 
+3. The raw limit in the same run: the same number of POSTs of a delivery-sized body sent straight
+   by the worker's HTTP sender (no database, no signing) at the worker's concurrency; the
+   throughput is also given as a ratio to it, with the worker's CPU per delivery and the load
+   average (the machine is shared: compare ratios, not absolutes).
+
 Aim (issue 5): ≥ 500 deliveries/s per worker, p95 ≤ 1 s. The receiver is a minimal asyncio
 HTTP/1.1 server in its own process, so it does not share the worker's CPU time slice.
 """
@@ -35,8 +40,10 @@ from kith.core import ids, migrate  # noqa: E402
 from kith.core.db import Database  # noqa: E402
 from kith.core.uow import UnitOfWork  # noqa: E402
 from kith.orgs import service as orgs  # noqa: E402
+from kith.webhooks import delivery  # noqa: E402
 from kith.webhooks import service as webhooks  # noqa: E402
 from kith.webhooks.schemas import WebhookCreate  # noqa: E402
+from kith.webhooks.sender import Key, Sender  # noqa: E402
 from kith.worker.runner import Worker  # noqa: E402
 
 BATCH = 500
@@ -113,6 +120,27 @@ async def wait_for(count: Any, target: int, timeout: float) -> None:
         await asyncio.sleep(0.01)
 
 
+async def raw_limit(port: int, count: Any, n: int) -> float:
+    """POSTs/s straight through the sender: the HTTP ceiling the worker is measured against."""
+    sender = Sender(tls=delivery._tls_context(), per_origin=delivery.PER_ORIGIN, timeout=10, connect_timeout=5,
+                    max_body=delivery.MAX_ANSWER_BYTES)
+    key = Key("http", "127.0.0.1", port, "127.0.0.1")
+    body = b'{"id": "evt_x", "type": "contact.created", "data": {"after": {"name": "Bench Person"}}}' * 4
+    gate = asyncio.Semaphore(delivery.CONCURRENCY)
+    base = count.value
+
+    async def one(i: int) -> None:
+        async with gate:
+            await sender.post(key, "/hook", [(b"Kith-Event-Id", f"raw-{i}".encode())], body)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    await wait_for(count, base + n, timeout=120)
+    elapsed = time.perf_counter() - t0
+    await sender.aclose()
+    return n / elapsed
+
+
 async def run(url: str, events: int, rate: float, latency_events: int) -> dict[str, Any]:
     migrate.upgrade(url)
     db = Database(url)
@@ -130,11 +158,13 @@ async def run(url: str, events: int, rate: float, latency_events: int) -> dict[s
         # 1. throughput: a backlog of committed events, one worker draining it
         for start in range(0, events, BATCH):
             await commit_events(db, made.org_id, min(BATCH, events - start))
+        limit = await raw_limit(port, count, events)
         worker = Worker(db, settings)
-        t0 = time.perf_counter()
+        base = count.value
+        t0, cpu0 = time.perf_counter(), time.process_time()
         drain = asyncio.create_task(worker.run())
-        await wait_for(count, events, timeout=600)
-        elapsed = time.perf_counter() - t0
+        await wait_for(count, base + events, timeout=600)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
 
         # 2. latency: the worker keeps running; events trickle in at `rate`
         base = count.value
@@ -153,7 +183,8 @@ async def run(url: str, events: int, rate: float, latency_events: int) -> dict[s
         return {
             "backend": db.backend, "events": events, "seconds": elapsed, "per_second": events / elapsed,
             "p50_ms": statistics.median(lat), "p95_ms": lat[int(len(lat) * 0.95) - 1], "max_ms": lat[-1],
-            "latency_events": len(lat), "rate": rate,
+            "latency_events": len(lat), "rate": rate, "raw_limit": limit, "cpu_us": cpu / events * 1e6,
+            "load": os.getloadavg()[0],
         }
     finally:
         proc.kill()
@@ -192,12 +223,14 @@ def main() -> None:
             rows.append(asyncio.run(run(url, a.events, a.rate, a.latency_events)))
         finally:
             cleanup()
-    print("| backend | deliveries/s (1 worker) | commit → receipt p50 | p95 | max | at |")
-    print("|---|---|---|---|---|---|")
+    print("| backend | deliveries/s (1 worker) | raw HTTP limit | ratio | worker CPU/delivery "
+          "| commit → receipt p50 | p95 | max | at | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['per_second']:.0f} ({r['events']} in {r['seconds']:.1f} s) | "
+              f"{r['raw_limit']:.0f}/s | {r['per_second'] / r['raw_limit']:.2f} | {r['cpu_us']:.0f} µs | "
               f"{r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
-              f"{r['latency_events']} events at {r['rate']:.0f}/s |")
+              f"{r['latency_events']} events at {r['rate']:.0f}/s | {r['load']:.1f} |")
 
 
 if __name__ == "__main__":

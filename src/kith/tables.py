@@ -31,4 +31,6 @@ from kith.http import idempotency as http_idempotency  # noqa: E402,F401
 from kith.imports import tables as imports_tables  # noqa: E402,F401
 from kith.jobs import tables as jobs_tables  # noqa: E402,F401
 from kith.telephony import tables as telephony_tables  # noqa: E402,F401
+from kith.tickets import tables as tickets_tables  # noqa: E402,F401
+from kith.web import reveal as web_reveal  # noqa: E402,F401  (web_reveals, migration 0022)
 from kith.web import tables as web_tables  # noqa: E402,F401

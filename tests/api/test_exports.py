@@ -126,7 +126,7 @@ async def test_the_list_filters_q_and_custom_field_filters_apply(client: httpx.A
     pytest.param({"object": "contacts", "sort": "shoe_size"}, "sort", id="unknown-sort"),
     pytest.param({"object": "contacts", "limit": "10"}, "limit", id="limit-refused"),
     pytest.param({"object": "contacts", "cursor": "abc"}, "cursor", id="cursor-refused"),
-    pytest.param({"object": "tickets"}, "object", id="unknown-object"),
+    pytest.param({"object": "campaigns"}, "object", id="unknown-object"),
     pytest.param({"object": "contacts", "format": "pdf"}, "format", id="unknown-format"),
     pytest.param({}, "object", id="no-object"),
     pytest.param({"object": "activities", "q": "x"}, "q", id="activities-have-no-search"),
@@ -283,3 +283,23 @@ async def test_a_large_export_holds_one_batch_in_memory_not_the_file(
     assert peak < small * 2 + 512 * 1024, (small, peak, size)
     if fmt is Format.CSV:
         assert size > 4_000_000 and peak < size / 3, (peak, size)
+
+
+async def test_tickets_export_for_the_desk_only_and_never_another_orgs(client: httpx.AsyncClient, org: Org,
+                                                                       other_org: Org) -> None:
+    reporter = await post(client, org.admin, "contacts", name="Reporter")
+    mine = [await post(client, org.support, "tickets", contact_id=reporter["id"], subject=subject, priority=p)
+            for subject, p in (("Cannot log in", "urgent"), ("=HYPERLINK(\"x\")", "low"))]
+    theirs_contact = await post(client, other_org.admin, "contacts", name="Elsewhere")
+    theirs = await post(client, other_org.support, "tickets", contact_id=theirs_contact["id"], subject="Theirs")
+    for persona in ("admin", "support"):
+        rows = await export_csv(client, getattr(org, persona), object="tickets", sort="number")
+        assert [r["id"] for r in rows] == [t["id"] for t in mine] and theirs["id"] not in ids_of(rows)
+        assert [r["number"] for r in rows] == ["1", "2"] and rows[0]["priority"] == "urgent"
+        assert rows[0]["status"] == "open" and rows[0]["overdue"] in {"false", "False", "0", ""}
+        assert rows[1]["subject"] == "'=HYPERLINK(\"x\")"  # formula escaped
+    filtered = await export_csv(client, org.support, object="tickets", priority="urgent")
+    assert ids_of(filtered) == {mine[0]["id"]}
+    for persona in ("manager", "rep", "marketing", "viewer"):  # no ticket:read
+        problem(await client.get(EXPORTS, params={"object": "tickets"}, headers=getattr(org, persona).h), 403)
+    problem(await client.get(EXPORTS, params={"object": "tickets", "nonsense": "1"}, headers=org.support.h), 422)

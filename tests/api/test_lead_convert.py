@@ -71,7 +71,7 @@ async def test_converting_a_qualified_lead_writes_the_deal_workflow_note_notific
     changed = {t for t in after if after[t] != before[t]}
     assert after["deals"] - before["deals"] == 1 and after["leads"] == before["leads"]
     assert after["contacts"] == before["contacts"]
-    assert changed <= {"deals", "activities", "notifications", "events", "event_refs", "workflows",
+    assert changed <= {"deals", "deal_stage_moves", "activities", "notifications", "events", "event_refs", "workflows",
                        "workflow_tasks"}, changed
 
 

@@ -7,7 +7,7 @@ lead, at a fixed number of statements whatever the batch size.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,9 @@ from sqlalchemy import event
 
 from kith.config import Settings
 from kith.contacts.tables import contacts
+from kith.core import hooks
 from kith.core.db import Database
+from kith.core.errors import RuleViolation
 from kith.entrypoints.app import create_app
 from kith.leads.tables import leads
 from tests.api._lead_helpers import LEADS, events_of, new_contact, notifications_of, rows, snapshot
@@ -277,3 +279,49 @@ async def test_a_batch_of_a_thousand_is_one_transaction_of_a_fixed_number_of_sta
     assert counts[1] < 20
     async with db.engine.connect() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(leads))).scalar_one() == 1010
+
+
+@pytest.fixture
+def hooked() -> Iterator[list[tuple[str, Any]]]:
+    """Registers the hooks a test adds through it (``(name, fn)``) and removes them afterwards."""
+    added: list[tuple[str, Any]] = []
+    yield added
+    for name, fn in added:
+        hooks.unregister(name, fn)
+
+
+async def test_hooks_see_a_batch_veto_single_leads_and_run_after_the_commit(
+        big: httpx.AsyncClient, db: Database, org: Org, hooked: list[tuple[str, Any]]) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def no_listing_2(record: dict[str, Any], cmd: hooks.Command) -> None:
+        if cmd.values.get("external_key") == "listing-2":
+            raise RuleViolation("acme-no-2", "listing 2 is sold")
+
+    def no_owner_3(record: dict[str, Any], cmd: hooks.Command) -> None:
+        if record["email"] == "owner3@example.com":
+            raise ValueError("owner 3 asked not to be stored")
+
+    def after(name: str) -> Any:
+        def fn(record: dict[str, Any], cmd: hooks.Command) -> None:
+            seen.append((name, record["id"]))
+        return fn
+
+    for name, fn in (("lead.create", no_listing_2), ("contact.create", no_owner_3)):
+        hooks.before(name)(fn)
+        hooked.append((name, fn))
+    for name in ("lead.created", "contact.created", "lead.updated"):
+        fn = after(name)
+        hooks.after(name)(fn)
+        hooked.append((name, fn))
+    before = await count_rows(db)
+    r = await big.post(BATCH, json={"leads": [feed_lead(i) for i in range(1, 5)] + [feed_lead(1, score=5)]},
+                       headers=org.admin.h)
+    out = r.json()
+    assert [x["status"] for x in out["results"]] == ["created", "error", "error", "created", "updated"], out
+    assert out["results"][1]["code"] == "rule-violation" and out["results"][2]["code"] == "vetoed"
+    after_rows = await count_rows(db)
+    assert after_rows["leads"] - before["leads"] == 2 and after_rows["contacts"] - before["contacts"] == 2
+    ids = {x["id"] for x in out["results"] if x["status"] != "error"}
+    assert sorted(n for n, _ in seen) == ["contact.created"] * 2 + ["lead.created"] * 2 + ["lead.updated"]
+    assert {i for n, i in seen if n.startswith("lead.")} == ids

@@ -10,6 +10,7 @@ import pytest
 
 from kith.core import clock
 from kith.core.db import Database
+from kith.core.events import events
 from kith.core.uow import UnitOfWork
 from kith.notifications.service import notify
 from kith.notifications.tables import notifications
@@ -98,6 +99,36 @@ async def test_someone_elses_notification_is_not_found_and_unchanged(client: htt
     assert await count_rows(db) == before
     rows = await select(db, notifications, notifications.c.id.in_([theirs, foreign]))
     assert [r["read_at"] for r in rows] == [None, None]
+
+
+async def _read_events(db: Database, org: Org) -> list[dict[str, Any]]:
+    rows = await select(db, events, events.c.org_id == org.id, events.c.type == "notification.read")
+    return sorted(rows, key=lambda e: e["id"])
+
+
+async def test_reading_writes_one_notification_read_event_per_notification_read(
+        client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    a, b = await send(db, org, org.rep, 2)
+    with clock.frozen(T0):
+        assert (await client.post(f"{INBOX}/{a}/read", headers=org.rep.h)).status_code == 200
+    assert (await client.post(f"{INBOX}/{a}/read", headers=org.rep.h)).status_code == 200  # again: no event
+    [e] = await _read_events(db, org)
+    assert (e["subject_type"], e["subject_id"], e["actor_id"]) == ("notification", a, org.rep.user_id)
+    assert e["data"] == {"notification_id": a, "type": "deal.won", "subject_type": "deal", "subject_id": "deal_0",
+                         "read_at": T0.isoformat()}
+    assert b  # still unread: read-all below marks it
+
+
+async def test_read_all_writes_one_summarising_event_and_none_when_nothing_was_unread(
+        client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    await send(db, org, org.rep, 3)
+    await send(db, org, org.other_rep, 1)
+    with clock.frozen(T0):
+        assert (await client.post(f"{INBOX}/read-all", headers=org.rep.h)).json() == {"marked_read": 3}
+    assert (await client.post(f"{INBOX}/read-all", headers=org.rep.h)).json() == {"marked_read": 0}
+    [e] = await _read_events(db, org)
+    assert (e["subject_type"], e["subject_id"], e["actor_id"]) == ("user", org.rep.user_id, org.rep.user_id)
+    assert e["data"] == {"all": True, "count": 3, "read_at": T0.isoformat()}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

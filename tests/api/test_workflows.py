@@ -84,6 +84,13 @@ async def event_types(db: Database, subject_id: str | None = None) -> list[str]:
         return list((await conn.execute(q)).scalars())
 
 
+async def event_data(db: Database, subject_id: str, type_: str) -> dict[str, Any]:
+    q = sa.select(events.c.data).where(events.c.subject_id == subject_id, events.c.type == type_)
+    async with db.engine.connect() as conn:
+        (data,) = (await conn.execute(q)).scalars()
+    return data  # type: ignore[no-any-return]
+
+
 async def to_closing(client: httpx.AsyncClient, org: Org, deal_id: str) -> dict[str, Any]:
     for _ in range(3):
         wf = await finish_stage(client, org, deal_id)
@@ -289,11 +296,18 @@ async def test_a_deal_lost_by_hand_cancels_its_workflow(client: httpx.AsyncClien
     got = await view(client, org.rep, deal["id"])
     assert (got["status"], got["waiting_for"], stage(got, "discovery")["status"]) == ("cancelled", None, "cancelled")
     assert "workflow.cancelled" in await event_types(db, wf["id"])
-    # Its tasks no longer drive anything.
+    # Its open tasks are closed with it: out of the owner's open tasks, one activity.updated each.
+    assert [t["status"] for t in stage(got, "discovery")["tasks"]] == ["done", "done"]
+    assert (await client.get(f"{V1}/tasks/mine", headers=org.rep.h)).json()["data"] == []
     before = await event_types(db, wf["id"])
     for task in stage(wf, "discovery")["tasks"]:
-        assert (await complete(client, org.rep, task)).status_code == 200
+        r = await client.get(f"{V1}/activities/{task['activity_id']}", headers=org.rep.h)
+        assert (r.json()["status"], r.json()["outcome"]) == ("completed", "cancelled")
+        assert await event_types(db, task["activity_id"]) == ["activity.created", "activity.updated"]
+        problem(await complete(client, org.rep, task), 409)
     assert await event_types(db, wf["id"]) == before
+    cancelled = await event_data(db, wf["id"], "workflow.cancelled")
+    assert cancelled["closed_tasks"] == sorted(t["activity_id"] for t in stage(wf, "discovery")["tasks"])
 
 
 async def test_a_deal_won_by_hand_completes_its_workflow(client: httpx.AsyncClient, db: Database, org: Org) -> None:
@@ -668,9 +682,106 @@ async def test_deleting_the_deal_cancels_its_workflow(client: httpx.AsyncClient,
     assert (await client.delete(f"{V1}/deals/{deal['id']}", headers=org.admin.h)).status_code == 204
     problem(await client.get(f"{V1}/deals/{deal['id']}/workflow", headers=org.admin.h), 404)
     assert (await event_types(db, wf["id"])) == ["workflow.started", "workflow.cancelled"]
-    for task in stage(wf, "discovery")["tasks"]:  # its tasks no longer drive anything
-        assert (await complete(client, org.rep, task)).status_code == 200
+    for task in stage(wf, "discovery")["tasks"]:  # its open tasks were closed with it
+        problem(await complete(client, org.rep, task), 409)
     assert (await event_types(db, wf["id"])) == ["workflow.started", "workflow.cancelled"]
     assert (await client.post(f"{V1}/deals/{deal['id']}/restore", headers=org.admin.h)).status_code == 200
     assert (await view(client, org.rep, deal["id"]))["status"] == "cancelled"
     assert (await start(client, org.rep, deal["id"])).status_code == 201  # a restored deal may start afresh
+
+
+# --- reassigning the deal moves its workflow's open tasks (docs/workflows.md) -------------------
+
+async def _newcomer(client: httpx.AsyncClient, org: Org, *, manager: Persona | None) -> Persona:
+    """Another sales-rep (managed by ``manager`` when given), with an API key."""
+    body = {"email": "newcomer@acme.test", "name": "Newcomer", "roles": ["sales-rep"],
+            "manager_id": manager.user_id if manager else None}
+    r = await client.post(f"{V1}/users", json=body, headers=org.admin.h)
+    assert r.status_code == 201, r.text
+    uid = r.json()["id"]
+    r = await client.post(f"{V1}/users/{uid}/api-keys", json={"name": "k"}, headers=org.admin.h)
+    assert r.status_code == 201, r.text
+    return Persona("newcomer", uid, r.json()["key"], r.json()["id"], ("sales-rep",), org.id)
+
+
+async def _at_proposal(client: httpx.AsyncClient, org: Org, amount: str = "60000"
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    deal = await make_deal(client, org.rep, amount=amount)
+    assert (await start(client, org.rep, deal["id"])).status_code == 201
+    wf = await finish_stage(client, org, deal["id"])
+    assert wf["current_stage"] == "proposal"
+    return deal, wf
+
+
+@pytest.mark.parametrize("how", ["reassign", "patch"])
+async def test_reassigning_a_deal_hands_its_open_workflow_tasks_to_the_new_owner(
+        client: httpx.AsyncClient, db: Database, org: Org, how: str) -> None:
+    deal, wf = await _at_proposal(client, org)
+    newcomer = await _newcomer(client, org, manager=None)  # no manager: manager tasks go to a sales-manager
+    done = stage(wf, "discovery")["tasks"]
+    if how == "reassign":
+        r = await client.post(f"{V1}/deals/{deal['id']}/reassign", json={"owner_id": newcomer.user_id},
+                              headers=org.manager.h)
+    else:
+        r = await client.patch(f"{V1}/deals/{deal['id']}", json={"owner_id": newcomer.user_id}, headers=org.manager.h)
+    assert r.status_code == 200, r.text
+    got = await view(client, org.admin, deal["id"])
+    assigned = {t["key"]: t["assignee_id"] for t in open_tasks(got)}
+    assert assigned == {"prepare-proposal": newcomer.user_id, "manager-approval": org.manager.user_id,
+                        "send-proposal": newcomer.user_id}
+    assert {t["activity_id"]: t["assignee_id"] for t in stage(got, "discovery")["tasks"]} == {
+        t["activity_id"]: org.rep.user_id for t in done}  # finished tasks keep who did them
+    mine = (await client.get(f"{V1}/tasks/mine", headers=newcomer.h)).json()["data"]
+    assert {t["subject"] for t in mine} == {"Prepare proposal document", "Send proposal to contact"}
+    assert (await client.get(f"{V1}/tasks/mine", headers=org.rep.h)).json()["data"] == []
+    moved = [t for t in open_tasks(got) if t["assignee_id"] == newcomer.user_id]
+    for t in moved:
+        assert (await event_types(db, t["activity_id"])) == ["activity.created", "activity.updated"]
+        upd = await event_data(db, t["activity_id"], "activity.updated")
+        assert (upd["before"], upd["after"]) == ({"assignee_id": org.rep.user_id}, {"assignee_id": newcomer.user_id})
+    async with db.engine.connect() as conn:
+        told = (await conn.execute(sa.select(notifications.c.subject_id).where(
+            notifications.c.user_id == newcomer.user_id, notifications.c.type == "task.assigned"))).scalars().all()
+    assert sorted(told) == sorted(t["activity_id"] for t in moved)
+    # The new owner can now finish the stage.
+    for t in moved:
+        assert (await complete(client, newcomer, t)).status_code == 200
+
+
+async def test_the_new_owners_manager_takes_over_the_manager_task(client: httpx.AsyncClient, org: Org) -> None:
+    deal, _ = await _at_proposal(client, org)
+    r = await client.post(f"{V1}/users", json={"email": "boss2@acme.test", "name": "Boss Two",
+                                               "roles": ["sales-manager"]}, headers=org.admin.h)
+    boss2 = Persona("boss2", r.json()["id"], "", "", ("sales-manager",), org.id)
+    newcomer = await _newcomer(client, org, manager=boss2)
+    r = await client.post(f"{V1}/deals/{deal['id']}/reassign", json={"owner_id": newcomer.user_id},
+                          headers=org.admin.h)
+    assert r.status_code == 200, r.text
+    assigned = {t["key"]: t["assignee_id"] for t in open_tasks(await view(client, org.admin, deal["id"]))}
+    assert assigned["manager-approval"] == boss2.user_id
+
+
+async def test_a_task_handed_to_someone_else_by_hand_stays_with_them(client: httpx.AsyncClient, org: Org) -> None:
+    deal = await make_deal(client, org.rep)
+    wf = (await start(client, org.rep, deal["id"])).json()
+    first, second = stage(wf, "discovery")["tasks"]
+    r = await client.patch(f"{V1}/activities/{first['activity_id']}", json={"assignee_id": org.other_rep.user_id},
+                           headers=org.admin.h)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{V1}/deals/{deal['id']}/reassign", json={"owner_id": org.manager.user_id},
+                          headers=org.admin.h)
+    assert r.status_code == 200, r.text
+    assigned = {t["activity_id"]: t["assignee_id"] for t in open_tasks(await view(client, org.admin, deal["id"]))}
+    assert assigned == {first["activity_id"]: org.other_rep.user_id, second["activity_id"]: org.manager.user_id}
+
+
+async def test_a_refused_reassign_moves_no_task(client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    deal = await make_deal(client, org.rep)
+    wf = (await start(client, org.rep, deal["id"])).json()
+    before = await count_rows(db)
+    problem(await client.post(f"{V1}/deals/{deal['id']}/reassign", json={"owner_id": org.other_rep.user_id},
+                              headers=org.rep.h), 403)
+    problem(await client.patch(f"{V1}/deals/{deal['id']}", json={"owner_id": "user_nobody"}, headers=org.admin.h), 422)
+    assert await count_rows(db) == before
+    assert {t["assignee_id"] for t in open_tasks(await view(client, org.admin, deal["id"]))} == {org.rep.user_id}
+    assert [t["status"] for t in stage(wf, "discovery")["tasks"]] == ["open", "open"]

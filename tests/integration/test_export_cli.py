@@ -66,6 +66,6 @@ async def test_export_picks_the_org_and_refuses_bad_input_without_leaving_a_file
     ]:
         proc = kith("export", "contacts", "--db", db_url, "--org", "Acme", "-o", str(out), *args, check=False)
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr
-    proc = kith("export", "tickets", "--db", db_url, "--org", "Acme", check=False)
+    proc = kith("export", "campaigns", "--db", db_url, "--org", "Acme", check=False)
     assert proc.returncode == 2 and "object" in proc.stderr
     assert list(out_dir.iterdir()) == []

@@ -70,8 +70,9 @@ async def test_posts_without_csrf_are_refused(web, org: Org, db: Database) -> No
 async def test_api_key_secret_is_shown_once_and_works(web, org: Org, client) -> None:
     b: Browser = await web(org.admin)
     await b.get("/admin/api-keys")
-    resp = await b.post("/admin/api-keys", {"user_id": org.rep.user_id, "name": "zapier"})
-    assert resp.status_code == 200
+    posted = await b.post("/admin/api-keys", {"user_id": org.rep.user_id, "name": "zapier"})
+    assert posted.status_code == 303 and "shown=" in posted.headers["location"]
+    resp = await b.get(posted.headers["location"])
     secret = re.search(r'data-secret>([^<]+)<', resp.text).group(1).strip()
     assert "shown only this once" in resp.text
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
@@ -191,7 +192,9 @@ async def test_webhooks_secret_once_deliveries_and_toggle(web, org: Org, client)
     await b.get("/admin/webhooks")
     bad = await b.post("/admin/webhooks", {"url": "ftp://nope", "events": "deal.*"})
     assert bad.status_code == 422
-    resp = await b.post("/admin/webhooks", {"url": "http://127.0.0.1:9/kith", "events": "deal.*, contact.created"})
+    posted = await b.post("/admin/webhooks", {"url": "http://127.0.0.1:9/kith", "events": "deal.*, contact.created"})
+    assert posted.status_code == 303
+    resp = await b.get(posted.headers["location"])
     assert resp.status_code == 200 and "data-secret" in resp.text
     hook = (await client.get("/api/v1/webhooks", headers=org.admin.h)).json()["data"][0]
     assert hook["events"] == ["deal.*", "contact.created"]
@@ -209,7 +212,7 @@ async def test_automation_rules_create_and_toggle(web, org: Org, client) -> None
     resp = await b.post("/admin/automations", {
         "name": "Follow up", "trigger": "contact.qualified", "enabled": "on",
         "actions": '[{"type": "create_activity", "activity_type": "task", "subject": "Call {{ contact.name }}"}]'})
-    assert resp.status_code == 200, resp.text[:1500]
+    assert resp.status_code == 303, resp.text[:1500]
     rule = (await client.get("/api/v1/automations", headers=org.admin.h)).json()["data"][0]
     assert rule["enabled"] is True
     assert (await b.post(f"/admin/automations/{rule['id']}/enabled", {"enabled": "false"})).status_code == 303

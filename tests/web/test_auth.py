@@ -160,3 +160,20 @@ async def test_idempotent_retries_work_by_cookie_too(web, org: Org, db: Database
     again = await b.api("POST", "/api/v1/contacts", json={"name": "Once"}, headers={"Idempotency-Key": "k1"})
     assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
     assert (await count_rows(db, "contacts"))["contacts"] == 1
+
+
+@pytest.mark.parametrize("persona", ["manager", "rep", "admin", "support"])
+async def test_a_session_actor_carries_the_users_team_whatever_the_role(web, org: Org, db: Database,
+                                                                        persona: str) -> None:
+    """A cookie session acts with the same team as the user's API key: themselves plus the people they
+    manage (the realtime rep channels of a manager's reports depend on it)."""
+    from kith.web.sessions import session_actor
+
+    who = getattr(org, persona)
+    b: Browser = await web(who)
+    token = b.c.cookies.get("kith_session")
+    assert token
+    actor = (await session_actor(db, token)).actor
+    expected = {who.user_id, *((org.rep.user_id,) if persona == "manager" else ())}
+    assert set(actor.team_ids) == expected, (persona, actor.team_ids)
+    assert org.other_rep.user_id not in actor.team_ids

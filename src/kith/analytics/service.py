@@ -177,7 +177,7 @@ async def conversion_rates(uow: UnitOfWork, actor: Actor, scope: Scope) -> dict[
         lead = await repo.lead_conversion(uow, scope)
         stage_rows = [s for s in await repo.stages_of(uow, scope.org_id, scope.pipeline_id or "")
                       if s["outcome"] is None]
-        furthest = await repo.funnel(uow, scope)
+        furthest = await repo.funnel(uow, scope, {s["id"]: s["position"] for s in stage_rows})
         won = await repo.won_in_cohort(uow, scope)
         moves = await repo.transitions(uow, scope)
         closed = await repo.outcomes(uow, scope)

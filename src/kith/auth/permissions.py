@@ -94,6 +94,8 @@ pipeline:read               ✓  ✓  ✓  ✓  ✓  ✓
 webhook:manage              ✓  —  —  —  —  —
 automation:read             ✓  ✓  —  —  —  —
 automation:manage           ✓  —  —  —  —  —
+ticket:update               ✓  —  —  ✓  —  —
+ticket:delete               ✓  —  —  —  —  —
 """
 
 

@@ -38,6 +38,10 @@ _USER_ID_TAKEN = _taken_by(contacts.c.external_user_id)
 
 
 async def _prepare(uow: UnitOfWork, actor: Actor, values: dict[str, Any], existing: Any) -> None:
+    if existing is not None and "owner_id" in values:  # a PATCH moving the contact: as the assign verb does
+        from kith.contacts.verbs import owner_patched
+
+        await owner_patched(uow, actor, existing, values["owner_id"])
     if existing is not None and values.get("stage") is not None:
         model.assert_stage_change_allowed(existing.stage, values["stage"])
     self_id = existing.id if existing is not None else ""

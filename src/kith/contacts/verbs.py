@@ -212,6 +212,25 @@ async def assign_contact(uow: UnitOfWork, actor: Actor, contact_id: str, owner_i
     return contact
 
 
+async def owner_patched(uow: UnitOfWork, actor: Actor, existing: Any, owner_id: str | None) -> None:
+    """A plain ``PATCH`` is about to give the contact ``existing`` another owner (its rights were
+    checked by ``crud.check_owner``): the same ``contact.assigned`` event (verb ``patch``) and the
+    same notification to the new owner as the assign verb, in the PATCH's transaction. Clearing the
+    owner assigns nobody: ``contact.updated`` alone tells it."""
+    current = existing.owner_id
+    if owner_id is None or owner_id == current:
+        return
+    await _record(uow, actor, "contact.assigned", existing.id, {
+        "verb": "patch", "before": {"owner_id": current}, "after": {"owner_id": owner_id}})
+    if owner_id != actor.user_id:
+        from kith.notifications.service import notify
+
+        await notify(uow, actor.org_id, owner_id, "contact.assigned", f"Contact assigned to you: {existing.name}",
+                     subject_type="contact", subject_id=existing.id,
+                     data={"contact_id": existing.id, "verb": "patch", "assigned_by": actor.user_id,
+                           "previous_owner_id": current})
+
+
 # --- company links shared by enrich and merge --------------------------------------------------------
 
 async def tidy_company_links(uow: UnitOfWork, actor: Actor, contact_id: str, cmd: hooks.Command) -> None:

@@ -60,7 +60,7 @@ EVENT_TYPES: dict[str, str] = {
     "contact.company-unlinked": "A contact was unlinked from a company.",
     "contact.qualified": "A contact moved to stage qualified through the qualify verb (data: before/after stage).",
     "contact.captured": "A lead capture was recorded for a contact created or matched by email (data: lead_id).",
-    "contact.assigned": "A contact was given an owner (data: verb assign|reassign, before/after owner_id).",
+    "contact.assigned": "A contact was given an owner (data: verb assign|reassign|patch, before/after owner_id).",
     "contact.merged": "Duplicate contacts were merged into this one and erased (data: merged_ids, before/after).",
     "contact.enriched": "A contact was enriched from its email domain and a provider (data: domain, company_id).",
     "lead.created": "A lead was opened for a contact.",
@@ -137,6 +137,19 @@ EVENT_TYPES: dict[str, str] = {
                            "score, points, inactive_days)."),
     "telephony.secret-rotated": ("The org's inbound telephony signing secret was created or replaced; the old one "
                                  "stops at once."),
+    # support desk tickets (docs/tickets.md); indexed under the ticket, its contact and its company
+    "ticket.created": "A support ticket was opened for a contact (data.after: the ticket, with its number).",
+    "ticket.updated": ("Ticket fields changed (before/after carry only the changed fields; a priority change "
+                       "moves due_at)."),
+    "ticket.assigned": "A ticket was given to another agent or unassigned (data: before/after assignee_id).",
+    "ticket.marked-pending": "A ticket now waits on the customer (data: before/after status, first_response_at).",
+    "ticket.resolved": "A ticket was resolved (data: before/after status, resolved_at, resolution).",
+    "ticket.reopened": "A pending or resolved ticket was reopened (status open again).",
+    "ticket.closed": "A resolved ticket was closed; closed is final.",
+    "ticket.deleted": "A ticket was erased (crm-admin; data.before keeps what it held).",
+    # the in-app inbox: POST /notifications/{id}/read and /notifications/read-all (docs/events.md)
+    "notification.read": ("A user read their notification(s): one event per notification marked read, or one "
+                          "event for a read-all (data: all, count, read_at)."),
 }
 
 _TYPE_RE = re.compile(r"^[a-z_]+\.[a-z]+(?:-[a-z]+)*$")

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from kith.core.db import Prepared
 from kith.core.uow import UnitOfWork
 from kith.customfields.model import Definition, FieldType
 from kith.customfields.sql import index_kind
@@ -23,13 +24,16 @@ async def definitions(uow: UnitOfWork, org_id: str, object_: str, *, share_lock:
     values) holds them, on PostgreSQL, until the write commits: a concurrent delete of a field or
     removal of an option waits for it, so it never leaves a value behind that it did not see."""
     q = _DEFINITIONS_SHARED if share_lock and uow.backend == "postgresql" else _DEFINITIONS
-    return {r.name: definition(r) for r in await uow.execute(q, {"org_id": org_id, "object": object_})}
+    return {r["name"]: Definition(name=r["name"], type=FieldType(r["type"]), options=tuple(r["options"] or ()),
+                                  required=bool(r["required"]))
+            for r in await uow.rows(q, {"org_id": org_id, "object": object_})}
 
 
-# Built once: every contact/company create asks (building a statement costs more than running it).
-_DEFINITIONS = sa.select(cfd.c.name, cfd.c.type, cfd.c.options, cfd.c.required).where(
+# Prepared: every contact/company create asks (SQLAlchemy's execute costs more than the query).
+_SELECT_DEFINITIONS = sa.select(cfd.c.name, cfd.c.type, cfd.c.options, cfd.c.required).where(
     cfd.c.org_id == sa.bindparam("org_id"), cfd.c.object == sa.bindparam("object"))
-_DEFINITIONS_SHARED = _DEFINITIONS.with_for_update(read=True)
+_DEFINITIONS = Prepared(_SELECT_DEFINITIONS)
+_DEFINITIONS_SHARED = Prepared(_SELECT_DEFINITIONS.with_for_update(read=True))
 
 
 async def index_still_needed(uow: UnitOfWork, object_: str, name: str, type_: FieldType) -> bool:

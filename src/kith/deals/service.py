@@ -103,8 +103,16 @@ async def update_deal(uow: UnitOfWork, actor: Actor, deal_id: str, patch: DealPa
                       expected_version: int | None = None) -> Deal:
     """PATCH: only the fields sent change (see ``kith.deals.records`` for value, line items and
     probability). Status and stage change only through their verbs."""
+    from kith.workflows import repo as workflow_repo
+    from kith.workflows import service as workflows
+
     async with uow.transaction(write=True):
+        # Locked now (crud.update locks it too), so the owner read here is the one the PATCH replaces.
+        was = (await workflow_repo.deal(uow, actor.org_id, deal_id, for_update=True)
+               if "owner_id" in patch.model_fields_set else None)
         row = await crud.update(uow, actor, KIND, deal_id, patch, expected_version)
+        if was is not None:
+            await workflows.deal_reassigned(uow, actor, deal_id, was["owner_id"], row["owner_id"])
         out = repo.present(row)
         if patch.line_items is not None:
             await repo.expand(uow, actor, [out], ("line_items",))
@@ -127,7 +135,10 @@ async def restore_deal(uow: UnitOfWork, actor: Actor, deal_id: str, *, retention
 
 
 async def reassign_deal(uow: UnitOfWork, actor: Actor, deal_id: str, cmd: Reassign) -> Deal:
-    """Give the deal another owner (deal:reassign: crm-admin, sales-manager); the new owner is told."""
+    """Give the deal another owner (deal:reassign: crm-admin, sales-manager); the new owner is told
+    and takes over the open tasks of the deal's workflow."""
+    from kith.workflows import service as workflows
+
     require(actor, "deal:reassign")
     async with uow.transaction(write=True):
         deal = await locked(uow, actor, deal_id, "deal:read")
@@ -137,6 +148,7 @@ async def reassign_deal(uow: UnitOfWork, actor: Actor, deal_id: str, cmd: Reassi
         after = await write(uow, actor, deal, {"owner_id": cmd.owner_id})
         await record(uow, actor, "deal.assigned", after, {"before": {"owner_id": deal["owner_id"]},
                                                           "after": {"owner_id": cmd.owner_id}})
+        await workflows.deal_reassigned(uow, actor, deal_id, deal["owner_id"], cmd.owner_id)
         if cmd.owner_id != actor.user_id:
             await notify(uow, actor.org_id, cmd.owner_id, "deal.assigned", f"Deal assigned to you: {deal['title']}",
                          subject_type="deal", subject_id=deal_id, data={"deal_id": deal_id})

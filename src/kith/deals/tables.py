@@ -110,3 +110,7 @@ approvals = sa.Table(
     sa.Index("ix_approvals_deal", "org_id", "deal_id", "created_at"),
     sa.Index("ix_approvals_status", "org_id", "status", "created_at", "id"),
 )
+
+# Every writer of deals imports this module: importing the stage-move hook here registers it (one
+# commit hook writes ``deal_stage_moves`` for every deal event; see kith.analytics.moves).
+from kith.analytics import moves as _stage_moves  # noqa: E402,F401

@@ -45,6 +45,7 @@ from kith.records import crud
 from kith.search.api import api as search_api
 from kith.telephony.api import api as telephony_api
 from kith.telephony.api import hooks as telephony_hooks
+from kith.tickets.api import api as tickets_api
 from kith.visitors.api import WidgetCors
 from kith.visitors.api import api as widget_api
 from kith.visitors.api import assets as widget_assets
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         include(app, api)
     for api in (jobs_api, telephony_api, telephony_hooks):  # docs/jobs.md, docs/telephony.md
         include(app, api)
+    include(app, tickets_api)  # docs/tickets.md
 
     @app.get("/healthz", tags=["system"], summary="Liveness and database check")
     async def healthz() -> r.JSON:

@@ -251,7 +251,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()], db: DbOpt = None, org:
 
 @app.command("export")
 def export_records(
-    object_: Annotated[str, typer.Argument(metavar="OBJECT", help="contacts|companies|deals|leads|activities")],
+    object_: Annotated[str, typer.Argument(metavar="OBJECT", help="contacts|companies|deals|leads|activities|tickets")],
     fmt: Annotated[str, typer.Option("--format", help="csv or xlsx (default: from --output's suffix, else csv).")]
     = "",
     output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,

@@ -21,7 +21,7 @@ OWN = frozenset({"object", "format", "q", "sort"})
 # List parameters that make no sense for a whole-list file: refused rather than read as filters.
 REFUSED = frozenset({"limit", "cursor", "include"})
 
-ObjectName = Literal["contacts", "companies", "deals", "leads", "activities"]
+ObjectName = Literal["contacts", "companies", "deals", "leads", "activities", "tickets"]
 assert set(ObjectName.__args__) == set(OBJECTS)  # type: ignore[attr-defined]
 
 

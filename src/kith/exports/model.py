@@ -37,7 +37,7 @@ class Format(StrEnum):
         return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-OBJECTS: tuple[str, ...] = ("contacts", "companies", "deals", "leads", "activities")
+OBJECTS: tuple[str, ...] = ("contacts", "companies", "deals", "leads", "activities", "tickets")
 
 
 def escape_formula(text: str) -> str:

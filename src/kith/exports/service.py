@@ -34,6 +34,8 @@ from kith.exports.model import OBJECTS, Format
 from kith.leads import service as leads
 from kith.leads.service import LEAD_OUT
 from kith.records import crud
+from kith.tickets import service as tickets
+from kith.tickets.service import COLUMNS as TICKET_COLUMNS
 
 # Rows per list call: large enough that the per-batch cost (one query, one cursor) is noise, small
 # enough that a batch of wide rows stays a few MB at most.
@@ -83,6 +85,7 @@ def _sources() -> dict[str, Source]:
         "leads": Source("leads", leads.list_leads, _names(LEAD_OUT), None),
         "activities": Source("activities", activities.list_activities, _names(ACTIVITY_COLUMNS), None,
                              default_sort=activities.DEFAULT_SORT),
+        "tickets": Source("tickets", tickets.list_tickets, (*_names(TICKET_COLUMNS), "overdue"), None),
     }
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from kith.analytics import moves as stage_moves
 from kith.auth.access import can
 from kith.auth.model import Actor
 from kith.auth.permissions import Grant, grant
@@ -37,8 +38,8 @@ from kith.core.errors import KithError, ValidationFailed
 from kith.core.uow import UnitOfWork
 from kith.customfields import model as cf
 from kith.customfields import repo as cf_repo
+from kith.imports import bulk, model, readers
 from kith.imports import mapping as m
-from kith.imports import model, readers
 from kith.imports.objects import Spec, check_columns, check_options, spec_for
 from kith.imports.tables import import_changes, import_errors, imports
 from kith.orgs.tables import users
@@ -46,7 +47,6 @@ from kith.pipelines.repo import company_stage_names
 from kith.records import service as rec
 from kith.records.tables import record_tags
 
-IN_CHUNK = 1000  # values per IN (...) list
 Progress = Callable[[int], None]
 Err = tuple[int, str, str]  # (row, field, message)
 
@@ -141,6 +141,10 @@ class Runner:
         self.currency = "USD"
         self.pipelines: dict[str, dict[str, Any]] = {}
         self.price_lists: dict[str, str | None] = {}
+        self.written = 0  # records this run created or updated
+        self.analyzer = bulk.Analyzer(db, [
+            (plan.spec.table, ["org_id", *plan.spec.matchable, *(["deleted_at"] if plan.spec.soft_deletes else [])]),
+            (import_changes, ["org_id", "import_id", "record_id"])])
 
     # --- parsing -------------------------------------------------------------------------------
 
@@ -185,8 +189,8 @@ class Runner:
         for u in self.spec.matchable:
             values = sorted({p.keys[u] for p in parsed if u in p.keys})
             found[u] = {}
-            for chunk in _chunks(values):
-                q = sa.select(*cols).where(t.c.org_id == self.org_id, t.c[u].in_(chunk))
+            for q in bulk.keyed(uow, t, t.c[u], cols, values):
+                q = q.where(t.c.org_id == self.org_id)
                 if self.spec.soft_deletes:
                     q = q.where(t.c.deleted_at.is_(None))
                 for r in await uow.execute(q):
@@ -198,16 +202,15 @@ class Runner:
         """Records this import already wrote (an earlier batch or run): id -> the row that did."""
         out: dict[str, int] = {}
         ic = import_changes.c
-        for chunk in _chunks(sorted(set(record_ids))):
-            q = sa.select(ic.record_id, ic.row).where(ic.org_id == self.org_id, ic.import_id == self.imp["id"],
-                                                      ic.record_id.in_(chunk))
+        for q in bulk.keyed(uow, import_changes, ic.record_id, (ic.record_id, ic.row), sorted(set(record_ids))):
+            q = q.where(ic.org_id == self.org_id, ic.import_id == self.imp["id"])
             out.update({r.record_id: r.row for r in await uow.execute(q)})
         return out
 
     async def owners(self, uow: UnitOfWork, parsed: list[Parsed]) -> set[str]:
         wanted = sorted({str(p.given["owner_id"]) for p in parsed if p.given.get("owner_id")})
         active: set[str] = set()
-        for chunk in _chunks(wanted):
+        for chunk in bulk.chunks(wanted):
             q = sa.select(users.c.id).where(users.c.org_id == self.org_id, users.c.id.in_(chunk),
                                             users.c.is_active.is_(True))
             active.update(r.id for r in await uow.execute(q))
@@ -220,7 +223,7 @@ class Runner:
         for key, col in (("company_domain", c.domain), ("company", c.name)):
             values = sorted({_norm_domain(p.extras[key]) if key == "company_domain" else p.extras[key]
                              for p in parsed if key in p.extras})
-            for chunk in _chunks([v for v in values if v]):
+            for chunk in bulk.chunks([v for v in values if v]):
                 q = sa.select(c.id, col.label("k")).where(c.org_id == self.org_id, col.in_(chunk),
                                                           c.deleted_at.is_(None)).order_by(c.created_at)
                 for r in await uow.execute(q):
@@ -234,7 +237,7 @@ class Runner:
         c = contacts.c
         out: dict[tuple[str, str], str] = {}
         values = sorted({_norm_email(p.extras["contact_email"]) for p in parsed if "contact_email" in p.extras})
-        for chunk in _chunks(values):
+        for chunk in bulk.chunks(values):
             q = sa.select(c.id, c.email).where(c.org_id == self.org_id, c.email.in_(chunk), c.deleted_at.is_(None))
             out.update({("contact_email", r.email): r.id for r in await uow.execute(q)})
         return out
@@ -520,7 +523,7 @@ class Runner:
             return {}
         cc = contact_companies.c
         out: dict[str, list[Any]] = {}
-        for chunk in _chunks(sorted(r["id"] for r in by_key.values())):
+        for chunk in bulk.chunks(sorted(r["id"] for r in by_key.values())):
             q = sa.select(cc.contact_id, cc.company_id, cc.is_primary).where(cc.org_id == self.org_id,
                                                                               cc.contact_id.in_(chunk))
             for r in await uow.execute(q):
@@ -530,7 +533,7 @@ class Runner:
     def add_create(self, p: Parsed, values: dict[str, Any], link: str | None, batch: Batch) -> None:
         now = clock.now()
         t = self.spec.table
-        row: dict[str, Any] = {c.name: None for c in t.c}
+        row = dict.fromkeys(t.c.keys())
         row.update({k: v for k, v in values.items() if k in row})
         row.update(org_id=self.org_id, id=ids.new(self.spec.kind), created_at=now, updated_at=now, version=1)
         if row.get("owner_id") is None:
@@ -574,10 +577,12 @@ class Runner:
     async def write(self, uow: UnitOfWork, batch: Batch) -> None:
         t = self.spec.table
         if batch.creates:
-            await uow.insert(t, batch.creates)
+            await bulk.insert(uow, t, batch.creates)
+            if self.spec.name == "deals" and not self.record_events:  # no deal.created events: see moves.py
+                await stage_moves.record_created(uow, self.org_id, batch.creates)
             tags = [{"org_id": self.org_id, "record_type": self.spec.kind, "tag": tag, "record_id": r["id"]}
                     for r in batch.creates for tag in (r.get("tags") or ())] if self.spec.has_tags else []
-            await uow.insert(record_tags, tags)
+            await bulk.insert(uow, record_tags, tags)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for current, changed, _before in batch.updates:
             if changed:
@@ -589,13 +594,13 @@ class Runner:
         retag = [(cur["id"], ch["tags"]) for cur, ch, _ in batch.updates if "tags" in ch]
         if retag:
             rt = record_tags.c
-            for chunk in _chunks([rid for rid, _ in retag]):
+            for chunk in bulk.chunks([rid for rid, _ in retag]):
                 await uow.execute(record_tags.delete().where(rt.org_id == self.org_id, rt.record_id.in_(chunk)))
-            await uow.insert(record_tags, [{"org_id": self.org_id, "record_type": self.spec.kind, "tag": tag,
-                                            "record_id": rid} for rid, tags in retag for tag in tags])
+            await bulk.insert(uow, record_tags, [{"org_id": self.org_id, "record_type": self.spec.kind, "tag": tag,
+                                                  "record_id": rid} for rid, tags in retag for tag in tags])
         if batch.links:
-            await uow.insert(contact_companies, batch.links)
-        await uow.insert(import_changes, batch.changes)
+            await bulk.insert(uow, contact_companies, batch.links)
+        await bulk.insert(uow, import_changes, batch.changes)
         if self.record_events:
             await self.events(uow, batch)
 
@@ -624,7 +629,7 @@ class Runner:
             batch = await self.decide(uow, items)
             if not self.dry:
                 await self.write(uow, batch)
-            await uow.insert(import_errors, _error_rows(self.org_id, self.imp["id"], batch.errors))
+            await bulk.insert(uow, import_errors, _error_rows(self.org_id, self.imp["id"], batch.errors))
             await uow.execute(imports.update().where(imports.c.org_id == self.org_id, imports.c.id == self.imp["id"])
                               .values(rows_done=rows_done,
                                       created=imports.c.created + len(batch.creates),
@@ -653,15 +658,20 @@ class Runner:
                 continue
             pending.append(item)
             if len(pending) >= model.BATCH_ROWS:
-                await self.commit(pending, done)
+                await self.committed(await self.commit(pending, done))
                 pending = []
                 if self.progress:
                     self.progress(done)
         if pending:
-            await self.commit(pending, done)
+            await self.committed(await self.commit(pending, done))
         if self.progress:
             self.progress(done)
         await self.finish(done)
+
+    async def committed(self, batch: Batch) -> None:
+        if not self.dry:
+            self.written += len(batch.creates) + len(batch.updates)
+            await self.analyzer.wrote(self.written)
 
     async def finish(self, rows: int) -> None:
         uow = UnitOfWork(self.db)
@@ -710,11 +720,6 @@ def _error_rows(org_id: str, import_id: str, errors: list[Err]) -> list[dict[str
 
 def _loc(loc: Sequence[Any]) -> str:
     return ".".join(str(x) for x in loc) or "row"
-
-
-def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
-    for i in range(0, len(values), IN_CHUNK):
-        yield list(values[i:i + IN_CHUNK])
 
 
 def _norm_email(value: str) -> str:

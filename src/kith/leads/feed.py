@@ -18,12 +18,13 @@ Invariants:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from kith.auth.access import can, require
@@ -36,7 +37,7 @@ from kith.contacts.tables import contacts
 from kith.core import clock, hooks, ids
 from kith.core.errors import Conflict, FieldError, Forbidden, KithError, ValidationFailed, invalid
 from kith.core.uow import UnitOfWork
-from kith.leads.schemas import LeadCreate
+from kith.leads.schemas import FeedContact, LeadCreate
 from kith.leads.service import LEAD_OUT
 from kith.leads.tables import leads
 from kith.notifications.service import notify
@@ -83,18 +84,36 @@ def _field(loc: Iterable[Any]) -> str:
     return ".".join(str(p) for p in loc) or "lead"  # the item itself (not an object)
 
 
+_LEADS = TypeAdapter(list[LeadCreate])
+
+
+def _item(i: int, body: Any) -> Item:
+    try:
+        cmd = LeadCreate.model_validate(body)
+        if cmd.payload:
+            rec.check_metadata(cmd.payload, "payload")
+        return Item(i, cmd)
+    except ValidationError as exc:
+        errors = [FieldError(_field(e["loc"]), e["msg"]) for e in exc.errors()]
+        return Item(i, None, ValidationFailed("invalid lead", errors=errors))
+    except KithError as exc:
+        return Item(i, None, exc)
+
+
 def parse(raw: list[Any]) -> list[Item]:
-    """Validate each lead on its own, so a bad one is reported instead of refusing the batch."""
+    """Validate each lead on its own, so a bad one is reported instead of refusing the batch. The
+    whole batch goes through one validator call (a feed's batches are usually all good); only when
+    that finds a bad lead is each lead validated alone, for its own errors."""
+    try:
+        cmds = _LEADS.validate_python(raw)
+    except ValidationError:
+        return [_item(i, body) for i, body in enumerate(raw)]
     items = []
-    for i, body in enumerate(raw):
+    for i, cmd in enumerate(cmds):
         try:
-            cmd = LeadCreate.model_validate(body)
             if cmd.payload:
                 rec.check_metadata(cmd.payload, "payload")
             items.append(Item(i, cmd))
-        except ValidationError as exc:
-            errors = [FieldError(_field(e["loc"]), e["msg"]) for e in exc.errors()]
-            items.append(Item(i, None, ValidationFailed("invalid lead", errors=errors)))
         except KithError as exc:
             items.append(Item(i, None, exc))
     return items
@@ -140,6 +159,35 @@ async def upsert(uow: UnitOfWork, actor: Actor, items: list[Item]) -> list[Item]
 
 # --- the set-based upsert ----------------------------------------------------------------------------
 
+# The verbs and events whose hooks see a feed's writes (kith.core.hooks).
+_HOOK_NAMES = ("lead.create", "lead.created", "lead.updated", "contact.create", "contact.created")
+FEED_CONTACT_FIELDS = tuple(FeedContact.model_fields)
+# A new contact's row before its own values: every column empty, then ContactCreate's defaults.
+_CONTACT_TEMPLATE: dict[str, Any] = {c.name: None for c in CONTACT.columns}
+_CONTACT_TEMPLATE.update({k: f.get_default(call_default_factory=True) for k, f in ContactCreate.model_fields.items()
+                          if k in _CONTACT_TEMPLATE and not f.is_required()})
+_CONTACT_TEMPLATE["custom_fields"] = {}
+_MUTABLE_DEFAULTS = tuple(k for k, v in _CONTACT_TEMPLATE.items() if isinstance(v, dict | list))
+
+
+def new_contact_row(person: FeedContact, source: str | None, owner: str | None) -> dict[str, Any]:
+    """The columns of the contact a feed lead creates for ``person`` (no id, times or version yet):
+    what ``ContactCreate`` makes of the person's fields, the lead's source and owner, without
+    validating again what ``FeedContact`` has validated with the same field types (a test keeps
+    the two in step)."""
+    row = _CONTACT_TEMPLATE.copy()
+    for k in _MUTABLE_DEFAULTS:
+        row[k] = copy.copy(row[k])
+    for k in FEED_CONTACT_FIELDS:
+        v = getattr(person, k)
+        if v is not None:
+            row[k] = v
+    if row["name"] is None:
+        row["name"] = person.email.split("@")[0][:200]
+    row["source"], row["owner_id"] = source, owner
+    return row
+
+
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
     vals = sorted(set(values))
     for i in range(0, len(vals), CHUNK):
@@ -167,6 +215,9 @@ class _Upsert:
         self.contact_emails: dict[str, dict[str, Any]] = {}
         self.owners: set[str] = set()
         self.may_reassign = grant(actor.roles, "lead:reassign") is Grant.ALL
+        self.may_create_contacts = grant(actor.roles, "contact:create") is not Grant.NONE
+        # A hook's Command carries a dump of the request: made only when some hook will see it.
+        self.hooked = {name: bool(hooks.registered(name)) for name in _HOOK_NAMES}
 
     async def run(self, items: list[Item]) -> None:
         todo = [it for it in items if it.cmd is not None and it.error is None]
@@ -217,7 +268,7 @@ class _Upsert:
     def _update(self, lead: dict[str, Any], cmd: LeadCreate) -> dict[str, Any]:
         if lead["id"] in self.stored and not can(self.actor, "lead:read", lead["owner_id"]):
             raise Conflict("external_key names a lead you may not change", extra={"field": "external_key"})
-        sent = cmd.model_dump(exclude_unset=True, include=set(FEED_FIELDS))
+        sent = {k: getattr(cmd, k) for k in FEED_FIELDS if k in cmd.model_fields_set}
         values = {k: v for k, v in sent.items() if not (v is None and k in NOT_NULL)}
         before, after = rec.diff(lead, values)
         if not after:
@@ -229,7 +280,8 @@ class _Upsert:
             self.w.updates[lead["id"]] = lead
         self._event("lead.updated", "lead", lead["id"], {"before": before, "after": after, "via": "feed"},
                     (lead["contact_id"],))
-        self.w.after.append(("lead.updated", lead, hooks.Command("lead.create", self.actor, lead["id"], sent)))
+        if self.hooked["lead.updated"]:
+            self.w.after.append(("lead.updated", lead, hooks.Command("lead.create", self.actor, lead["id"], sent)))
         return lead
 
     def _owner(self, cmd: LeadCreate) -> str | None:
@@ -254,15 +306,11 @@ class _Upsert:
         found = self.contact_emails.get(cmd.contact.email)
         if found is not None:
             return found, None
-        if grant(self.actor.roles, "contact:create") is Grant.NONE:
+        if not self.may_create_contacts:
             raise Forbidden("your role does not allow contact:create (the lead's contact is new)",
                             extra={"permission": "contact:create", "field": "contact"})
-        fields = cmd.contact.model_dump(exclude_none=True)
-        fields.setdefault("name", cmd.contact.email.split("@")[0][:200])
-        values = ContactCreate.model_validate({**fields, "source": cmd.source, "owner_id": owner}).model_dump()
-        row: dict[str, Any] = {c.name: None for c in CONTACT.columns}
-        row.update({k: v for k, v in values.items() if k in row})
-        row.update(id=ids.new("contact"), custom_fields={}, created_at=self.now, updated_at=self.now, version=1)
+        row = new_contact_row(cmd.contact, cmd.source, owner)
+        row.update(id=ids.new("contact"), created_at=self.now, updated_at=self.now, version=1)
         return {"id": row["id"], "name": row["name"], "email": row["email"]}, row
 
     async def _create(self, cmd: LeadCreate) -> dict[str, Any]:
@@ -270,26 +318,31 @@ class _Upsert:
         contact, new_contact = self._contact(cmd, owner)
         title = cmd.title or (f"{contact['name']} ({cmd.source})" if cmd.source else contact["name"])
         lead: dict[str, Any] = {c.name: None for c in LEAD_OUT}
-        lead.update(cmd.model_dump(include=set(FEED_FIELDS), exclude_none=True))
+        lead.update({k: v for k in FEED_FIELDS if (v := getattr(cmd, k)) is not None})
         lead.update(id=ids.new("lead"), contact_id=contact["id"], title=title[:200], owner_id=owner, status="new",
                     score=cmd.score or 0, payload=cmd.payload or {}, external_key=cmd.external_key,
                     created_at=self.now, updated_at=self.now, version=1)
         # Before-hooks may veto this lead (and its new contact) only; nothing of it is queued yet.
-        command = hooks.Command("lead.create", self.actor, None, cmd.model_dump(exclude_unset=True))
-        await hooks.run_before(command.verb, lead, command)
+        hooked = self.hooked
+        command = None
+        if hooked["lead.create"] or hooked["lead.created"]:
+            command = hooks.Command("lead.create", self.actor, None, cmd.model_dump(exclude_unset=True))
+            await hooks.run_before(command.verb, lead, command)
         if new_contact is not None:
-            contact_cmd = hooks.Command("contact.create", self.actor, None, dict(contact))
-            await hooks.run_before(contact_cmd.verb, new_contact, contact_cmd)
+            if hooked["contact.create"] or hooked["contact.created"]:
+                contact_cmd = hooks.Command("contact.create", self.actor, None, dict(contact))
+                await hooks.run_before(contact_cmd.verb, new_contact, contact_cmd)
+                self.w.after.append(("contact.created", new_contact, contact_cmd))
             self.contact_emails[new_contact["email"]] = contact
             self.w.contacts.append({"org_id": self.org, **new_contact, **dedupe.keys(new_contact)})
             self._event("contact.created", "contact", new_contact["id"], {"after": dict(new_contact),
                                                                           "via": "lead.create"})
-            self.w.after.append(("contact.created", new_contact, contact_cmd))
         self.w.inserts.append(lead)
         self._event("lead.created", "lead", lead["id"], {"after": dict(lead), "via": "feed"}, (lead["contact_id"],))
         if owner is not None and owner != self.actor.user_id:
             self.w.assigned.append(lead)
-        self.w.after.append(("lead.created", lead, command))
+        if command is not None:
+            self.w.after.append(("lead.created", lead, command))
         return lead
 
     async def _flush(self) -> None:

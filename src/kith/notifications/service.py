@@ -30,6 +30,8 @@ NOTIFICATION_TYPES: dict[str, str] = {
     "automation.notified": "An automation rule sent you a notification.",
 }
 
+READ_EVENT = "notification.read"
+
 
 async def notify(uow: UnitOfWork, org_id: str, user_id: str | None, type_: str, title: str, *,
                  subject_type: str | None = None, subject_id: str | None = None, body: str | None = None,
@@ -74,20 +76,36 @@ async def mark_read(uow: UnitOfWork, actor: Actor, notification_id: str) -> dict
     """Mark one of the caller's notifications read (again: nothing changes). Anyone else's: 404."""
     n = notifications.c
     async with uow.transaction(write=True):
-        await uow.execute(notifications.update().where(*_mine(actor), n.id == notification_id, n.read_at.is_(None))
-                          .values(read_at=clock.now()))
+        now = clock.now()
+        marked = (await uow.execute(notifications.update()
+                                    .where(*_mine(actor), n.id == notification_id, n.read_at.is_(None))
+                                    .values(read_at=now).returning(n.type, n.subject_type, n.subject_id))).first()
         row = (await uow.execute(sa.select(*_OUT).where(*_mine(actor), n.id == notification_id))).first()
         if row is None:
             raise NotFound(f"notification {notification_id!r} does not exist", extra={"id": notification_id})
+        if marked is not None:  # it was unread: reading it again records nothing
+            await uow.record(actor.org_id, READ_EVENT, subject_type="notification", subject_id=notification_id,
+                             actor_id=actor.id, actor_type=actor.kind,
+                             data={"notification_id": notification_id, "type": marked.type,
+                                   "subject_type": marked.subject_type, "subject_id": marked.subject_id,
+                                   "read_at": now.isoformat()})
     return dict(row._mapping)
 
 
 async def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
+    """Mark every unread notification of the caller read; how many were unread. One summarising
+    ``notification.read`` event (not one per notification) when there were any."""
     n = notifications.c
     async with uow.transaction(write=True):
+        now = clock.now()
         res = await uow.execute(notifications.update().where(*_mine(actor), n.read_at.is_(None))
-                                .values(read_at=clock.now()))
-    return int(res.rowcount)
+                                .values(read_at=now))
+        count = int(res.rowcount)
+        if count > 0 and actor.user_id is not None:
+            await uow.record(actor.org_id, READ_EVENT, subject_type="user", subject_id=actor.user_id,
+                             actor_id=actor.id, actor_type=actor.kind,
+                             data={"all": True, "count": count, "read_at": now.isoformat()})
+    return count
 
 
 async def unread_count(uow: UnitOfWork, actor: Actor) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, field_validator
 
@@ -36,6 +36,10 @@ HighValueThresholds = Annotated[dict[Currency, Amount], Field(max_length=60, des
     "`high_value_threshold`'s currency; a deal in a currency listed nowhere needs approval."))]
 
 
+TicketPriority = Literal["low", "normal", "high", "urgent"]
+SlaHours = Annotated[int, Field(ge=1, le=24 * 365)]
+
+
 class OrgSettings(Strict):
     qualify_score_threshold: Annotated[int, Field(ge=0, le=100)] = 40
     lead_qualify_score_threshold: Annotated[int, Field(ge=0, le=100)] = 30
@@ -45,6 +49,9 @@ class OrgSettings(Strict):
     timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
     currency: Annotated[str, AfterValidator(check_currency)] = "USD"
     widget_origins: Annotated[list[Annotated[str, Field(max_length=300)]], Field(max_length=50)] = []
+    ticket_sla_hours: Annotated[dict[TicketPriority, SlaHours], Field(description=(
+        "Ticket resolution targets in hours per priority; a priority left out keeps its default "
+        "(urgent 4, high 8, normal 24, low 72)."))] = {}
 
 
 class OrgSettingsPatch(Strict):
@@ -57,6 +64,8 @@ class OrgSettingsPatch(Strict):
     timezone: Annotated[str, AfterValidator(check_timezone)] | None = None
     currency: Annotated[str, AfterValidator(check_currency)] | None = None
     widget_origins: Annotated[list[Annotated[str, Field(max_length=300)]], Field(max_length=50)] | None = None
+    ticket_sla_hours: Annotated[dict[TicketPriority, SlaHours | None], Field(
+        description="Merged by priority; null restores that priority's default.")] | None = None
 
     _nulls = field_validator("*")(_not_null)  # every setting has a value: send it or leave it out
 

@@ -68,15 +68,11 @@ async def authorise(uow: UnitOfWork, actor: Actor, channels: Sequence[Channel]) 
             raise NotFound(f"channel {channel.name!r} does not exist", extra={"channel": channel.name})
     async with uow.transaction(autocommit=True):
         for channel in channels:
-            team = actor.team_ids
-            if channel.kind == "rep":
+            if channel.kind == "rep" and ALL_REPS_ROLE in actor.roles:
                 assert channel.rep_id is not None
-                person = await repo.user(uow, actor.org_id, channel.rep_id)
-                if person is None and ALL_REPS_ROLE in actor.roles:
+                if await repo.user(uow, actor.org_id, channel.rep_id) is None:
                     raise NotFound(f"channel {channel.name!r} does not exist", extra={"channel": channel.name})
-                if person is not None and person.manager_id == actor.user_id:
-                    team = team | {channel.rep_id}  # the team of a role without own grants is not loaded
-            _check(listen_denial(actor.roles, team, channel), channel)
+            _check(listen_denial(actor.roles, actor.team_ids, channel), channel)
 
 
 def _check(denial: Denial | None, channel: Channel) -> None:

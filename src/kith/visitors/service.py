@@ -352,7 +352,7 @@ async def _create_company(uow: UnitOfWork, actor: Actor, *, name: str, external_
     row: dict[str, Any] = {c.name: None for c in COMPANY_OUT}
     row.update(id=ids.new("company"), name=name[:200], external_id=external_id, domain=domain, metadata={},
                custom_fields={}, tags=[], is_placeholder=placeholder, created_at=now, updated_at=now, version=1)
-    await uow.execute(companies.insert(), {"org_id": actor.org_id, **row})
+    await uow.insert(companies, [{"org_id": actor.org_id, **row}])
     await uow.record(actor.org_id, "company.created", subject_type="company", subject_id=row["id"],
                      actor_id=None, actor_type="widget",
                      data={"after": {k: rec.jsonable(v) for k, v in row.items()}, "via": "widget"})
@@ -414,7 +414,6 @@ async def _link_all(uow: UnitOfWork, actor: Actor, contact: dict[str, Any], targ
     companies when it knows them without reading (a placeholder just made), else ``None``."""
     org_id = actor.org_id
     cc = contact_companies.c
-    mine = (cc.org_id == org_id, cc.contact_id == contact["id"])
     current: dict[str, bool] = {}
     if not new_contact:
         rows = await uow.rows(_LINKS, {"org_id": org_id, "contact_id": contact["id"]})
@@ -446,6 +445,7 @@ async def _link_all(uow: UnitOfWork, actor: Actor, contact: dict[str, Any], targ
         return [{"id": placeholder["id"], "name": placeholder["name"], "domain": placeholder["domain"],
                  "stage": placeholder["stage"], "is_placeholder": True, "is_primary": True, "role": None,
                  "title": None}]
+    mine = (cc.org_id == org_id, cc.contact_id == contact["id"])  # built here: a new visitor never needs it
     if primary is not None:
         await uow.execute(contact_companies.update().where(*mine).values(
             is_primary=sa.case((cc.company_id == primary, True), else_=False)))

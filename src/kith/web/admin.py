@@ -5,8 +5,10 @@ fields, org thresholds and the import wizard.
 Every page needs ``org:manage`` (crm-admin): anyone else gets the 403 page. Every form is a POST
 carrying the session's CSRF token and calls the same service as the API, so rules, validation
 (422 with the field at fault) and events are the API's. Secrets (a new API key, a webhook's or an
-automation's signing secret) are rendered once in the answer to the POST that made them: they are
-never put in a redirect, a cookie or a later page.
+automation's signing secret) follow POST-redirect-GET through ``kith.web.reveal``: the POST seals
+the secret for this browser session and redirects to the page with a one-time ``?shown=`` id; that
+GET shows it and consumes it, so a reload says "already shown" instead of making another one. The
+secret is never put in a URL or a cookie, nor stored in clear.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from starlette.datastructures import FormData
@@ -36,6 +39,7 @@ from kith.orgs.schemas import ApiKeyCreate, OrgPatch, UserCreate, UserPatch
 from kith.pipelines import service as pipelines
 from kith.pipelines.schemas import CompanyStagesPatch, PipelineCreate, PipelinePatch, StagesPatch
 from kith.rules import RULES
+from kith.web import reveal, sessions
 from kith.web.board import parse
 from kith.web.render import Posted, Web, field, redirect, render, web_router
 from kith.web.sessions import SessionActor
@@ -103,6 +107,25 @@ def _json(form: FormData, name: str, default: Any) -> Any:
 
 def _lines(raw: str | None) -> list[str]:
     return [x.strip() for x in (raw or "").replace(",", "\n").splitlines() if x.strip()]
+
+
+async def _reveal_next(request: Request, who: SessionActor, url: str, secret: str, meta: dict[str, Any],
+                       flash: str) -> Response:
+    """Seal ``secret`` for this session and redirect to ``url`` with its one-time reveal id."""
+    token = request.cookies.get(sessions.COOKIE) or ""
+    rid = await reveal.seal(_uow(request), who.actor.org_id, token, secret, meta)
+    return redirect(f"{url}{'&' if '?' in url else '?'}{urlencode({'shown': rid})}", flash=flash)
+
+
+async def _revealed(request: Request, who: SessionActor) -> dict[str, Any]:
+    """``secret`` and ``created`` for the page after a create (once); ``already_shown`` after that."""
+    rid = request.query_params.get("shown")
+    if not rid:
+        return {}
+    got = await reveal.take(_uow(request), who.actor.org_id, request.cookies.get(sessions.COOKIE) or "", rid)
+    if got is None:
+        return {"already_shown": True}
+    return {"secret": got[0], "created": got[1]}
 
 
 async def _inline(show: Callable[..., Any], exc: KithError, **ctx: Any) -> Response:
@@ -276,7 +299,7 @@ async def _keys_page(request: Request, who: SessionActor, user_id: str | None, *
 @router.get("/admin/api-keys")
 async def keys_page(request: Request, who: Web) -> Response:
     _guard(who)
-    return await _keys_page(request, who, request.query_params.get("user"))
+    return await _keys_page(request, who, request.query_params.get("user"), **await _revealed(request, who))
 
 
 @router.post("/admin/api-keys")
@@ -285,8 +308,8 @@ async def key_create(request: Request, who: Web, form: Posted) -> Response:
     user_id = field(form, "user_id") or who.actor.user_id or ""
     cmd = parse(ApiKeyCreate, {"name": field(form, "name") or "default"})
     row, secret = await orgs.create_api_key(_uow(request), who.actor, user_id, cmd)
-    # The secret is in this answer only: no redirect, no cookie, never stored in clear.
-    return await _keys_page(request, who, user_id, created=row, secret=secret)
+    return await _reveal_next(request, who, f"/admin/api-keys?{urlencode({'user': row['user_id']})}", secret,
+                              {"name": row["name"], "id": row["id"]}, f"Created key {row['name']}.")
 
 
 @router.post("/admin/api-keys/{key_id}/revoke")
@@ -332,7 +355,7 @@ async def _hooks_page(request: Request, who: SessionActor, **ctx: Any) -> Respon
 @router.get("/admin/webhooks")
 async def hooks_page(request: Request, who: Web) -> Response:
     _guard(who)
-    return await _hooks_page(request, who)
+    return await _hooks_page(request, who, **await _revealed(request, who))
 
 
 @router.post("/admin/webhooks")
@@ -343,7 +366,8 @@ async def hook_create(request: Request, who: Web, form: Posted) -> Response:
     row = await webhooks.create_webhook(_uow(request), who.actor, cmd,
                                         allow_private=_settings(request).webhooks_allow_private,
                                         window=_window(request))
-    return await _hooks_page(request, who, created=row, secret=row["secret"])
+    return await _reveal_next(request, who, "/admin/webhooks", row["secret"], {"url": row["url"], "id": row["id"]},
+                              "Webhook created.")
 
 
 @router.get("/admin/webhooks/{webhook_id}")
@@ -385,7 +409,7 @@ async def _automations_page(request: Request, who: SessionActor, **ctx: Any) -> 
 @router.get("/admin/automations")
 async def automations_page(request: Request, who: Web) -> Response:
     _guard(who)
-    return await _automations_page(request, who)
+    return await _automations_page(request, who, **await _revealed(request, who))
 
 
 @router.post("/admin/automations")
@@ -397,7 +421,8 @@ async def automation_create(request: Request, who: Web, form: Posted) -> Respons
     row = await automations.create_automation(_uow(request), who.actor, cmd,
                                               allow_private=_settings(request).webhooks_allow_private,
                                               window=_window(request))
-    return await _automations_page(request, who, created=row, secret=row.get("secret"))
+    return await _reveal_next(request, who, "/admin/automations", row["secret"], {"name": row["name"], "id": row["id"]},
+                              f"Created rule {row['name']}.")
 
 
 @router.post("/admin/automations/{automation_id}/enabled")

@@ -12,11 +12,11 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from kith.http.routing import include
-from kith.web import auth, dashboard, lists, records
+from kith.web import auth, dashboard, lists, pickers, records
 from kith.web.render import HERE
 
-PAGES: tuple[APIRouter, ...] = (auth.router, dashboard.router, lists.router, records.router)
-OPTIONAL_PAGES = ("kith.web.board", "kith.web.admin")
+PAGES: tuple[APIRouter, ...] = (auth.router, dashboard.router, lists.router, records.router, pickers.router)
+OPTIONAL_PAGES = ("kith.web.board", "kith.web.admin", "kith.tickets.web")
 
 
 def install(app: FastAPI) -> None:

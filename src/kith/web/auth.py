@@ -11,6 +11,7 @@ from starlette.responses import Response
 from kith.core.errors import KithError, Unauthorized
 from kith.web import sessions
 from kith.web.render import Posted, field, redirect, render, web_router
+from kith.web.throttle import LoginThrottle
 
 router = web_router()
 LOGIN_CSRF_COOKIE = "kith_login_csrf"
@@ -22,13 +23,27 @@ def _next(raw: str | None) -> str:
 
 
 def _login_page(request: Request, *, error: str | None = None, status: int = 200, email: str = "",
-                ask_org: bool = False, next_url: str | None = None) -> Response:
+                ask_org: bool = False, next_url: str | None = None,
+                headers: dict[str, str] | None = None) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = render(request, None, "login.html", status=status, error=error, email=email, login_csrf=token,
-                  next=_next(next_url or request.query_params.get("next")), ask_org=ask_org)
+                  next=_next(next_url or request.query_params.get("next")), ask_org=ask_org, headers=headers)
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, path="/login", httponly=True, samesite="strict",
                     secure=request.app.state.settings.cookie_secure)
     return resp
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    """The app's login throttle (process-local: one per app, made on first use)."""
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if not isinstance(throttle, LoginThrottle):
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
+def _client_ip(request: Request) -> str:
+    # The socket's peer; behind a proxy run uvicorn with --proxy-headers so this is the client's.
+    return request.client.host if request.client else "unknown"
 
 
 @router.get("/login")
@@ -48,15 +63,21 @@ async def login(request: Request) -> Response:
     if not isinstance(password, str) or not password or not email:
         return _login_page(request, status=422, error="Give your email and password.", email=email,
                            next_url=back)
+    throttle, ip = _throttle(request), _client_ip(request)
+    if (wait := throttle.retry_after(ip, email)) is not None:
+        return _login_page(request, status=429, email=email, next_url=back, headers={"Retry-After": str(wait)},
+                           error=f"Too many failed logins: try again in {(wait + 59) // 60} minute(s).")
     settings = request.app.state.settings
     try:
         s = await sessions.login(request.app.state.db, email, password, org=field(form, "org"),
                                  remember=form.get("remember") == "on", session_hours=settings.session_hours,
                                  remember_days=settings.remember_days)
     except Unauthorized as exc:
+        throttle.failed(ip, email)
         return _login_page(request, status=401, error=exc.detail, email=email, next_url=back)
     except KithError as exc:
         return _login_page(request, status=exc.status, error=exc.detail, email=email, ask_org=True, next_url=back)
+    throttle.succeeded(ip, email)
     resp = redirect(_next(back))
     max_age = int((s.expires_at - s.expires_at.now(s.expires_at.tzinfo)).total_seconds()) if s.remember else None
     resp.set_cookie(sessions.COOKIE, s.token, max_age=max_age, path="/", httponly=True, samesite="lax",

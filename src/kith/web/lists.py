@@ -23,10 +23,10 @@ from kith.core.errors import BadRequest, Conflict, FieldError, KithError, NotFou
 from kith.core.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery, Page
 from kith.core.uow import UnitOfWork
 from kith.customfields import service as custom_fields
-from kith.orgs import service as orgs
 from kith.pipelines import service as pipelines
+from kith.web import pickers
 from kith.web.objects import OBJECTS, ObjectSpec
-from kith.web.render import Posted, Web, field, redirect, render, web_router
+from kith.web.render import Posted, Web, field, may, redirect, render, web_router
 from kith.web.sessions import SessionActor
 from kith.web.tables import saved_views
 
@@ -61,11 +61,16 @@ def list_query(spec: ObjectSpec, params: Any) -> ListQuery:
                      sort=params.get("sort") or default_sort, filters=filters, q=q if spec.search else None)
 
 
-async def _context(uow: UnitOfWork, who: SessionActor, spec: ObjectSpec) -> dict[str, Any]:
-    """Lookups a list page needs beside its rows: users (owner names), custom fields, stages."""
-    users = await orgs.list_users(uow, who.actor)
-    ctx: dict[str, Any] = {"users": users, "user_names": {u["id"]: u["name"] for u in users},
-                           "custom": [], "stage_names": {}, "stage_options": []}
+async def _context(uow: UnitOfWork, who: SessionActor, spec: ObjectSpec, rows: list[dict[str, Any]],
+                   query: ListQuery, *, full: bool) -> dict[str, Any]:
+    """Lookups a list page needs beside its rows: the names of the users the rows (and the owner
+    filter) mention, the owner picker's first choices (full page only), custom fields, stages."""
+    mentioned = [r.get(k) for r in rows for k in ("owner_id", "actor_id", "assignee_id")]
+    ctx: dict[str, Any] = {
+        "user_names": await pickers.user_names(uow, who.actor, [*mentioned, query.filters.get("owner_id")]),
+        "owner_choices": [], "custom": [], "stage_names": {}, "stage_options": []}
+    if full and ("owner_id" in spec.filters or "owner" in spec.bulk) and may(who, "user:read"):
+        ctx["owner_choices"] = await pickers.user_choices(uow, who.actor, None, pickers.FIRST)
     if spec.custom_fields:
         ctx["custom"] = [f for f in await custom_fields.list_fields(uow, who.actor, spec.singular)]
     if spec.path == "deals":
@@ -104,7 +109,7 @@ async def show(request: Request, who: SessionActor, spec: ObjectSpec) -> Respons
         page = await spec.list(uow, who.actor, query)
     except (ValidationFailed, BadRequest) as exc:  # a bad filter or cursor: show it, keep the page
         page, error = Page([], None), exc
-    ctx = await _context(uow, who, spec)
+    ctx = await _context(uow, who, spec, page.data, query, full=params.get("partial") != "rows")
     columns = _columns(spec, params, ctx["custom"])
     plain = [(k, v) for k, v in params.multi_items() if k not in {"cursor", "partial"}]
     export = "/api/v1/exports?" + urlencode(

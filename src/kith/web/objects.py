@@ -28,6 +28,9 @@ from kith.deals.schemas import DealPatch, MoveStage, Reassign
 from kith.leads import model as lead_model
 from kith.leads import service as leads
 from kith.records import crud
+from kith.tickets import model as ticket_model
+from kith.tickets import service as tickets
+from kith.tickets.schemas import TicketPatch
 
 Lister = Callable[[UnitOfWork, Actor, ListQuery], Awaitable[Page]]
 # (uow, actor, record id, the form's value) -> None; raises KithError to refuse this record
@@ -130,6 +133,21 @@ async def _activity_delete(uow: UnitOfWork, actor: Actor, rid: str, value: str) 
     await activities.delete_activity(uow, actor, rid)
 
 
+async def _ticket_assign(uow: UnitOfWork, actor: Actor, rid: str, value: str) -> None:
+    await tickets.assign_ticket(uow, actor, rid, value)
+
+
+async def _ticket_tag(uow: UnitOfWork, actor: Actor, rid: str, value: str) -> None:
+    row = await tickets.get_ticket(uow, actor, rid)
+    if value not in row["tags"]:
+        patch = TicketPatch.model_validate({"tags": [*row["tags"], value]})
+        await tickets.update_ticket(uow, actor, rid, patch, row["version"])
+
+
+async def _ticket_delete(uow: UnitOfWork, actor: Actor, rid: str, value: str) -> None:
+    await tickets.delete_ticket(uow, actor, rid)
+
+
 def _needs(value_label: str, fn: BulkFn) -> BulkFn:
     async def run(uow: UnitOfWork, actor: Actor, rid: str, value: str) -> None:
         if not value:
@@ -198,6 +216,20 @@ OBJECTS: dict[str, ObjectSpec] = {spec.path: spec for spec in (
                  "open": ("true", "false")},
         bulk={"delete": _action("Delete", None, _activity_delete)},
         has_records=False, search=False, custom_fields=False),
+    # Tickets (docs/tickets.md): the bulk "owner" action assigns (the list form's owner picker).
+    ObjectSpec(
+        path="tickets", singular="ticket", title="Tickets", list=tickets.list_tickets, name_key="subject",
+        columns=(("number", "#"), ("subject", "Subject"), ("status", "Status"), ("priority", "Priority"),
+                 ("channel", "Channel"), ("assignee", "Assignee"), ("due_at", "Due"), ("tags", "Tags"),
+                 ("created_at", "Created"), ("updated_at", "Updated")),
+        default_columns=("number", "subject", "status", "priority", "assignee", "due_at"),
+        sorts=tickets.SORTABLE, filters=tuple(tickets.FILTERS),
+        choices={"status": ticket_model.STATUSES, "priority": ticket_model.PRIORITIES,
+                 "channel": ticket_model.CHANNELS, "overdue": ("true", "false")},
+        bulk={"owner": _action("Assign to", "Assignee", _ticket_assign),
+              "tag": _action("Add tag", "Tag", _ticket_tag),
+              "delete": _action("Delete", None, _ticket_delete)},
+        custom_fields=False),
 )}
 
 

@@ -28,7 +28,6 @@ from kith.contacts import service as contacts
 from kith.contacts import verbs as contact_verbs
 from kith.contacts.schemas import CompanyLink, ContactCreate, ContactPatch
 from kith.core.errors import FieldError, KithError, NotFound, ValidationFailed
-from kith.core.listing import ListQuery
 from kith.core.uow import UnitOfWork
 from kith.deals import service as deals
 from kith.deals.schemas import DealCreate, LoseDeal, MoveStage, Reassign, ReopenDeal, WinDeal
@@ -37,11 +36,11 @@ from kith.leads import service as leads
 from kith.leads.api import TIMELINE_KIND as LEAD_KIND
 from kith.leads.convert import convert_lead
 from kith.leads.schemas import ConvertIn, LeadCreate
-from kith.orgs import service as orgs
 from kith.pipelines import service as pipelines
 from kith.records import crud
 from kith.timeline import service as timeline
-from kith.web.render import Posted, Web, field, redirect, render, web_router
+from kith.web import pickers
+from kith.web.render import Posted, Web, field, may, redirect, render, web_router
 from kith.web.sessions import SessionActor
 
 router = web_router()
@@ -247,16 +246,27 @@ VERBS: dict[str, dict[str, Verb]] = {
 
 # --- pages -------------------------------------------------------------------------------------------
 
-async def _extras(uow: UnitOfWork, who: SessionActor, spec: RecordSpec, row: dict[str, Any]) -> dict[str, Any]:
-    """Lookups beside the record: users, the merged timeline, the company choices, stages."""
-    users = await orgs.list_users(uow, who.actor)
-    tl = await timeline.for_record(uow, who.actor, spec.kind, row["id"], limit=TIMELINE_LIMIT, cursor=None)
-    out: dict[str, Any] = {"users": users, "user_names": {u["id"]: u["name"] for u in users},
-                           "timeline": tl.data, "companies_choice": [], "stages": []}
+async def _timeline(uow: UnitOfWork, who: SessionActor, spec: RecordSpec, rid: str, before: str | None,
+                    owner_id: str | None = None) -> dict[str, Any]:
+    """A page of the merged timeline (older than ``before``), its "older" cursor and the names of
+    the users it mentions (only those: never the org's whole user table)."""
+    tl = await timeline.for_record(uow, who.actor, spec.kind, rid, limit=TIMELINE_LIMIT, cursor=before)
+    names = await pickers.user_names(uow, who.actor, [owner_id, *(i.get("actor_id") for i in tl.data)])
+    return {"timeline": tl.data, "older": tl.next_cursor, "user_names": names}
+
+
+async def _extras(uow: UnitOfWork, who: SessionActor, spec: RecordSpec, row: dict[str, Any],
+                  before: str | None = None) -> dict[str, Any]:
+    """Lookups beside the record: a timeline page with its users' names, the first choices of the
+    owner and company pickers, stages."""
+    out: dict[str, Any] = {**await _timeline(uow, who, spec, row["id"], before, row.get("owner_id")),
+                           "owner_choices": [], "companies_choice": [], "stages": []}
+    if "reassign" in VERBS[spec.path] and may(who, "user:read"):
+        out["owner_choices"] = await pickers.user_choices(uow, who.actor, None, pickers.FIRST)
     if spec.path == "contacts":
-        page = await companies.list_companies(uow, who.actor, ListQuery(limit=200, sort="name"))
         linked = {c["id"] for c in row.get("companies") or []}
-        out["companies_choice"] = [c for c in page.data if c["id"] not in linked]
+        out["companies_choice"] = [c for c in await pickers.company_choices(uow, who.actor, None, pickers.FIRST)
+                                   if c["id"] not in linked]
     if spec.path == "deals":
         p = await pipelines.get_pipeline(uow, who.actor, row["pipeline_id"])
         out["stages"] = p["stages"]
@@ -273,13 +283,26 @@ async def detail(request: Request, who: SessionActor, spec: RecordSpec, rid: str
                  error: KithError | None = None, tab: str | None = None) -> Response:
     uow = _uow(request)
     row = await spec.get(uow, who.actor, rid)
-    extras = await _extras(uow, who, spec, row)
+    before = request.query_params.get("before") or None if error is None else None
+    extras = await _extras(uow, who, spec, row, before)
     tab = tab or request.query_params.get("tab") or "timeline"
-    items = extras["timeline"] if tab != "communications" else [
-        i for i in extras["timeline"] if i.get("kind") == "activity"]
     return render(request, who, "records/detail.html", status=error.status if error else 200, spec=spec, row=row,
-                  verbs=VERBS[spec.path], error=error, tab=tab, items=items,
-                  api_url=f"/api/v1/{spec.path}/{row['id']}", **extras)
+                  verbs=VERBS[spec.path], error=error, tab=tab, items=_tab_items(extras["timeline"], tab),
+                  before=before, api_url=f"/api/v1/{spec.path}/{row['id']}", **extras)
+
+
+def _tab_items(items: list[dict[str, Any]], tab: str) -> list[dict[str, Any]]:
+    return items if tab != "communications" else [i for i in items if i.get("kind") == "activity"]
+
+
+async def older_items(request: Request, who: SessionActor, spec: RecordSpec, rid: str) -> Response:
+    """``?partial=timeline&before=…``: only the next timeline items and the new "older" link (for
+    ``record.js`` to append); the record's access is checked by the timeline service."""
+    tab = request.query_params.get("tab") or "timeline"
+    page = await _timeline(_uow(request), who, spec, rid, request.query_params.get("before") or None)
+    return render(request, who, "records/_timeline_page.html", spec=spec, row={"id": rid}, tab=tab,
+                  items=_tab_items(page["timeline"], tab), older=page["older"], user_names=page["user_names"],
+                  before=request.query_params.get("before"))
 
 
 async def new_form(request: Request, who: SessionActor, spec: RecordSpec, *, error: KithError | None = None,
@@ -287,9 +310,9 @@ async def new_form(request: Request, who: SessionActor, spec: RecordSpec, *, err
     uow = _uow(request)
     choices: dict[str, Any] = {}
     if spec.path in {"leads", "deals"}:
-        choices["contacts"] = (await contacts.list_contacts(uow, who.actor, ListQuery(limit=200, sort="name"))).data
+        choices["contacts"] = await pickers.contact_choices(uow, who.actor, None, pickers.FIRST)
     if spec.path == "deals":
-        choices["companies"] = (await companies.list_companies(uow, who.actor, ListQuery(limit=200, sort="name"))).data
+        choices["companies"] = await pickers.company_choices(uow, who.actor, None, pickers.FIRST)
     return render(request, who, f"records/new_{spec.singular}.html", status=error.status if error else 200,
                   spec=spec, error=error, values=values or {}, **choices)
 
@@ -307,6 +330,8 @@ def _routes(spec: RecordSpec) -> None:
         return redirect(f"/{spec.path}/{row['id']}", flash=f"Created {spec.singular} “{row[spec.name_key]}”.")
 
     async def page(request: Request, who: Web, record_id: str) -> Response:
+        if request.query_params.get("partial") == "timeline":
+            return await older_items(request, who, spec, record_id)
         return await detail(request, who, spec, record_id)
 
     async def verb(request: Request, who: Web, form: Posted, record_id: str, verb: str) -> Response:

@@ -54,6 +54,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("Deals", "/deals", "deal:read"),
     ("Pipeline", "/board", "deal:read"),
     ("Activities", "/activities", "activity:read"),
+    ("Tickets", "/tickets", "ticket:read"),
     ("Admin", "/admin", "org:manage"),
 )
 

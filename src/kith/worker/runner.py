@@ -23,10 +23,16 @@ from kith.core.outbox import Relay
 from kith.core.uow import UnitOfWork
 from kith.imports.service import step as imports_step
 from kith.jobs.scheduler import Scheduler
+from kith.realtime import broker as _realtime  # noqa: F401  (registers the NOTIFY commit hook: see below)
 from kith.webhooks.delivery import Config, Deliverer
 from kith.webhooks.fanout import WebhookConsumer
 
 log = logging.getLogger("kith.worker")
+
+# Commit hooks register when their module is imported. ``kith serve`` imports every module through
+# the app; a standalone ``kith worker`` imports only what it runs, so modules whose hooks must run on
+# the worker's commits are imported above: kith.realtime.broker NOTIFYs realtime subscribers on
+# every API process of the events committed here (else they learn of them on a 1 s fallback poll).
 
 # Pause after an unexpected error (database down, …) before trying again.
 ERROR_PAUSE_SECONDS = 1.0

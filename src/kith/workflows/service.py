@@ -12,7 +12,9 @@ so a refused step anywhere (e.g. the final win's ``deal-won-requires-close-date`
   completing the last stage wins the deal through ``kith.deals.service.win_deal`` (same rules as
   a manual win), then ``workflow.completed``.
 - ``confirm_guard`` / ``force_advance``: the two ways past a guard that tasks do not satisfy.
-- ``deal_closed``: a deal won, lost or abandoned by hand ends its active workflow.
+- ``deal_closed``: a deal won, lost or abandoned by hand ends its active workflow; a cancelled
+  workflow closes its open tasks.
+- ``deal_reassigned``: a deal's new owner takes over the workflow's open tasks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from kith import rules
+from kith.activities.tables import activities
 from kith.auth.access import check_record, require
 from kith.auth.model import Actor
 from kith.core import clock, ids
@@ -31,6 +34,7 @@ from kith.workflows import model, repo, templates
 from kith.workflows.tables import workflow_tasks, workflows
 
 DEFAULT_TEMPLATE = model.SALES_PROCESS.id
+CANCELLED_OUTCOME = "cancelled"  # the outcome of a task closed because its workflow was cancelled
 
 
 # --- verbs -------------------------------------------------------------------------------------
@@ -156,7 +160,86 @@ async def deal_closed(uow: UnitOfWork, actor: Actor, deal_id: str, status: str) 
         await _end(uow, actor, wf, deal, status)
 
 
+async def deal_reassigned(uow: UnitOfWork, actor: Actor, deal_id: str, old_owner: str | None,
+                          new_owner: str | None) -> None:
+    """For the deals slice, inside its transaction, after the deal's owner changed (reassign verb or
+    PATCH): the active workflow's open tasks that went to the old owner's side move to the new
+    owner's — a sales-rep task from the old owner to the new one, a sales-manager task from the old
+    owner's manager to the new owner's. A task someone handed to another person by hand stays."""
+    if old_owner == new_owner:
+        return
+    async with uow.transaction(write=True):
+        wf = await repo.latest_for_deal(uow, actor.org_id, deal_id, active_only=True, for_update=True)
+        if wf is None:
+            return
+        before = await repo.managers_for(uow, actor.org_id, old_owner)
+        after = await repo.managers_for(uow, actor.org_id, new_owner)
+        for t in _open_tasks(await repo.tasks(uow, actor.org_id, wf["id"])):
+            if t["assignee_id"] != model.assignee_for(t["role"], old_owner, *before):
+                continue
+            target = model.assignee_for(t["role"], new_owner, *after)
+            if target != t["assignee_id"]:
+                await _move_task(uow, actor, wf, t, target)
+
+
 # --- the machine, driven ---------------------------------------------------------------------
+
+async def _move_task(uow: UnitOfWork, actor: Actor, wf: dict[str, Any], task: dict[str, Any],
+                     assignee: str | None) -> None:
+    a = activities.c
+    now = clock.now()
+    row = (await uow.execute(
+        activities.update().where(a.org_id == wf["org_id"], a.id == task["activity_id"], a.completed_at.is_(None),
+                                  a.deleted_at.is_(None))
+        .values(assignee_id=assignee, updated_at=now, version=a.version + 1)
+        .returning(a.id, a.type, a.subject, a.due_at, a.contact_id, a.deal_id))).first()
+    if row is None:
+        return
+    await uow.record(wf["org_id"], "activity.updated", subject_type="activity", subject_id=row.id,
+                     actor_id=actor.id, actor_type=actor.kind, refs=_task_refs(row),
+                     data={"before": {"assignee_id": task["assignee_id"]}, "after": {"assignee_id": assignee},
+                           "reason": "deal-reassigned", "workflow_id": wf["id"]})
+    if assignee is not None and assignee != actor.user_id:
+        from kith.notifications.service import notify
+
+        await notify(uow, wf["org_id"], assignee, "task.assigned", f"Task: {row.subject}",
+                     subject_type="activity", subject_id=row.id,
+                     data={"activity_id": row.id, "type": row.type, "due_at": _iso(row.due_at),
+                           "assigned_by": actor.user_id, "contact_id": row.contact_id, "deal_id": row.deal_id})
+
+
+async def _close_open_tasks(uow: UnitOfWork, actor: Actor, wf: dict[str, Any]) -> list[str]:
+    """A cancelled workflow's open tasks are closed (``completed_at`` now, ``outcome`` ``cancelled``),
+    one ``activity.updated`` each, so they leave everyone's open-task lists; the ids closed."""
+    open_ids = [t["activity_id"] for t in _open_tasks(await repo.tasks(uow, wf["org_id"], wf["id"]))]
+    if not open_ids:
+        return []
+    a = activities.c
+    now = clock.now()
+    closed = list(await uow.execute(
+        activities.update().where(a.org_id == wf["org_id"], a.id.in_(open_ids), a.completed_at.is_(None),
+                                  a.deleted_at.is_(None))
+        .values(completed_at=now, outcome=CANCELLED_OUTCOME, updated_at=now, version=a.version + 1)
+        .returning(a.id, a.contact_id, a.deal_id)))
+    for row in sorted(closed, key=lambda r: str(r.id)):
+        await uow.record(wf["org_id"], "activity.updated", subject_type="activity", subject_id=row.id,
+                         actor_id=actor.id, actor_type=actor.kind, refs=_task_refs(row),
+                         data={"before": {"completed_at": None},
+                               "after": {"completed_at": now.isoformat(), "outcome": CANCELLED_OUTCOME},
+                               "reason": "workflow-cancelled", "workflow_id": wf["id"]})
+    return sorted(str(r.id) for r in closed)
+
+
+def _open_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [t for t in tasks if t["completed_at"] is None and t["deleted_at"] is None and not t["activity_missing"]]
+
+
+def _task_refs(row: Any) -> tuple[str, ...]:
+    return tuple(r for r in (row.deal_id, row.contact_id) if r)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
 
 async def _run(uow: UnitOfWork, actor: Actor, wf: dict[str, Any], tpl: model.Template, deal: dict[str, Any],
                *, just_completed: str | None = None) -> None:
@@ -227,9 +310,11 @@ async def _end(uow: UnitOfWork, actor: Actor, wf: dict[str, Any], deal: dict[str
     model.check_transition(wf["status"], target)
     stamps = {"completed_at": now} if target == "completed" else {"cancelled_at": now}
     await _update(uow, wf, status=target, **stamps)
+    data: dict[str, Any] = {"stage": wf["current_stage"], "deal_status": deal_status or "deleted", "by_hand": True}
+    if target == "cancelled":
+        data["closed_tasks"] = await _close_open_tasks(uow, actor, wf)
     event = "workflow.completed" if target == "completed" else "workflow.cancelled"
-    await _record(uow, actor, event, wf, deal or {"id": wf["deal_id"], "contact_id": None},
-                  {"stage": wf["current_stage"], "deal_status": deal_status or "deleted", "by_hand": True})
+    await _record(uow, actor, event, wf, deal or {"id": wf["deal_id"], "contact_id": None}, data)
 
 
 async def _enter(uow: UnitOfWork, actor: Actor, wf: dict[str, Any], tpl: model.Template,
@@ -376,4 +461,5 @@ def _task_out(t: dict[str, Any]) -> dict[str, Any]:
             "status": state}
 
 
-__all__ = ["start_process", "task_completed", "get_process", "confirm_guard", "force_advance", "deal_closed"]
+__all__ = ["start_process", "task_completed", "get_process", "confirm_guard", "force_advance", "deal_closed",
+           "deal_reassigned"]

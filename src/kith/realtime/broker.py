@@ -100,7 +100,8 @@ class Subscription:
         if not self.pending:
             self.ready.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ready.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.ready.wait()
         return self.pending.popleft() if self.pending else None
 
 
@@ -219,10 +220,18 @@ class Broker:
         self.listening = False
 
     async def _run(self) -> None:
-        while True:
+        # ``while`` this task is still the broker's tailer: on Python 3.11 a cancellation that lands
+        # as the awaited wake-up completes can be swallowed (asyncio.wait_for, and any library code
+        # that turns it into an error caught below); ``_stop`` also clears ``_tailer``, so a stopped
+        # tailer ends anyway instead of polling forever (and ``close()`` awaiting it for ever).
+        me = asyncio.current_task()
+        while self._tailer is me:
             timeout = self.sweep_seconds if self.listening else self.poll_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            if self._tailer is not me:
+                return
             self._wake.clear()
             try:
                 if await self.tick():
@@ -287,7 +296,8 @@ class Broker:
         import psycopg
 
         conninfo = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        while True:
+        me = asyncio.current_task()
+        while self._listener is me:  # see ``_run``: a swallowed cancellation still ends a stopped listener
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")

@@ -85,8 +85,9 @@ class Worker:
             await self.automations.aclose()
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+        with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can swallow a cancel on 3.11
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
 
     def stop(self) -> None:
         self._stop.set()

@@ -358,11 +358,6 @@ async def move_ticket(uow: UnitOfWork, actor: Actor, ticket_id: str, verb: str, 
 async def ticket_timeline(uow: UnitOfWork, actor: Actor, ticket_id: str, *, limit: int, cursor: str | None) -> Page:
     """The events indexed under the ticket, newest first, in the shared timeline's cursor format.
     Activities carry no ticket link yet (docs/tickets.md), so only events are merged in."""
-    ev_before, _ = timeline.decode(cursor) if cursor is not None else (None, None)
     async with uow.transaction():
         await access_ticket(uow, actor, ticket_id, "ticket:read")
-        evs = await timeline._events(uow, actor.org_id, ticket_id, ev_before, limit + 1)
-    taken, i, _ = timeline._merge(evs, [], limit)
-    if i == len(evs):
-        return Page(taken, None)
-    return Page(taken, timeline.encode(evs[i - 1].id, None))
+        return await timeline.page(uow, actor, ticket_id, link=None, limit=limit, cursor=cursor)

@@ -144,19 +144,21 @@ async def for_record(uow: UnitOfWork, actor: Actor, kind: crud.Kind, record_id: 
                      cursor: str | None) -> Page:
     t = kind.table
     link = activities_service.RECORD_LINK.get(kind.name)
+    before = decode(cursor) if cursor is not None else (None, None)  # a bad cursor is a 400 before any lookup
     async with uow.transaction():
         row = (await uow.execute(_owner_stmt(t), {"org_id": actor.org_id, "record_id": record_id})).first()
         if row is None:
             raise NotFound(f"{kind.name} {record_id!r} does not exist", extra={"id": record_id})
         check_record(actor, f"{kind.resource}:read", row.owner_id, kind=kind.name, record_id=record_id)
-        return await page(uow, actor, record_id, link=link, limit=limit, cursor=cursor)
+        return await page(uow, actor, record_id, link=link, limit=limit, before=before)
 
 
 async def page(uow: UnitOfWork, actor: Actor, record_id: str, *, link: str | None, limit: int,
-               cursor: str | None) -> Page:
+               before: tuple[str | None, ActivityKey | None]) -> Page:
     """One page of a record's timeline, once the caller's read access to the record is checked:
-    its events merged with the activities linked through ``link`` (``None``: events only)."""
-    ev_before, act_before = decode(cursor) if cursor is not None else (None, None)
+    its events merged with the activities linked through ``link`` (``None``: events only), older
+    than ``before`` (a :func:`decode`d cursor; ``(None, None)`` for the first page)."""
+    ev_before, act_before = before
     with_activities = link is not None and grant(actor.roles, "activity:read") is not Grant.NONE
     async with uow.transaction():
         evs = await _events(uow, actor.org_id, record_id, ev_before, limit + 1)

@@ -1,4 +1,4 @@
-"""search: full-text index queue for SQLite (placeholder)
+"""spare (placeholder: kept so revision ids stay fixed)
 
 Revision ID: 0024
 Revises: 0023

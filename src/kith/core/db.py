@@ -179,6 +179,7 @@ class Database:
                 connect_args={"check_same_thread": False})
             install_sqlite_pragmas(self.sync_engine)
         self.write_lock: asyncio.Lock | None = None
+        self._write_conn: sa.Connection | None = None  # SQLite: the writers' one connection
 
     @property
     def is_sqlite(self) -> bool:
@@ -220,27 +221,51 @@ class Database:
         """SQLite only: a synchronous connection inside one transaction, used from the event loop's
         thread (see the module docstring); ``write`` takes the writer lock and BEGIN IMMEDIATE."""
         assert self.sync_engine is not None
-        async with self._writer(write):
+        if not write:  # reads run in autocommit mode: no transaction to open or end
             with self.sync_engine.connect() as conn:
-                if not write:  # reads run in autocommit mode: no transaction to open or end
-                    yield conn
-                    return
-                # The driver's own BEGIN/COMMIT: SQLAlchemy's transaction object around them cost
-                # ~0.2 ms a write here (bench/README.md). Core statements on ``conn`` autobegin a
-                # SQLAlchemy transaction that emits nothing (no ``kith_write``: see _on_begin) and
-                # whose rollback on close is a no-op after the COMMIT.
-                _driver_sql(conn, "BEGIN IMMEDIATE")
+                yield conn
+            return
+        async with self._writer(write):
+            # Writers take turns on the lock, so one connection serves them all, kept open: no pool
+            # checkout, Connection object or reset-on-return per write (~6% of a create's CPU).
+            conn = self._sqlite_writer()
+            # The driver's own BEGIN/COMMIT: SQLAlchemy's transaction object around them cost
+            # ~0.2 ms a write here (bench/README.md). Core statements on ``conn`` autobegin a
+            # SQLAlchemy transaction that emits nothing (no ``kith_write``: see _on_begin), ended
+            # after the COMMIT (a no-op for the driver).
+            _driver_sql(conn, "BEGIN IMMEDIATE")
+            try:
+                yield conn
+                _driver_sql(conn, "COMMIT")
+            except BaseException:
+                # also when COMMIT itself fails (a deferred constraint): never leave the writer
+                # connection inside a transaction, holding SQLite's write lock
                 try:
-                    yield conn
-                    _driver_sql(conn, "COMMIT")
-                except BaseException:
-                    # also when COMMIT itself fails (a deferred constraint): never hand the pool a
-                    # connection still inside a transaction, holding the write lock
                     conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
-                    raise
+                except Exception:
+                    self._drop_sqlite_writer()
+                raise
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+
+    def _sqlite_writer(self) -> sa.Connection:
+        conn = self._write_conn
+        if conn is None or conn.closed or conn.invalidated:
+            assert self.sync_engine is not None
+            conn = self._write_conn = self.sync_engine.connect()
+        return conn
+
+    def _drop_sqlite_writer(self) -> None:
+        conn, self._write_conn = self._write_conn, None
+        if conn is not None:
+            conn.invalidate()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
         if self.sync_engine is not None:
             self.sync_engine.dispose()
 

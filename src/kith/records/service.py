@@ -63,8 +63,7 @@ async def set_tags(uow: UnitOfWork, org_id: str, record_type: str, record_id: st
             record_tags.c.org_id == org_id, record_tags.c.record_id == record_id))
     rows = [{"org_id": org_id, "record_type": record_type, "tag": t, "record_id": record_id}
             for t in dict.fromkeys(tags)]
-    if rows:
-        await uow.execute(record_tags.insert(), rows)
+    await uow.insert(record_tags, rows)  # prepared, on the driver: the create path runs this every time
 
 
 def tag_filter(org_id: str, record_type: str, id_col: sa.ColumnElement[Any], tag: str) -> sa.ColumnElement[bool]:

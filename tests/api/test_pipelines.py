@@ -298,3 +298,32 @@ async def test_company_stages_refuse_outcomes_and_duplicates(client: httpx.Async
                                headers=org.admin.h), 422)
     problem(await client.patch(f"{V1}/company-stages", json={"stages": [{"name": "a"}, {"name": "A "}]},
                                headers=org.admin.h), 422)
+
+
+async def test_the_stages_get_returns_can_be_sent_back_and_their_order_values_reorder(
+        client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    p = await pipeline(client, org)
+    url = f"{API}/{p['id']}/stages"
+    # GET's stages, sent back unchanged (order included): accepted, nothing changes but the version
+    same = await ok(await client.patch(url, json={"stages": p["stages"]}, headers=org.admin.h))
+    assert [(s["id"], s["name"], s["order"]) for s in same["stages"]] == \
+        [(s["id"], s["name"], s["order"]) for s in p["stages"]]
+    # order values decide over the list's order: swap the first two by their numbers only
+    swapped = [dict(s) for s in same["stages"]]
+    swapped[0]["order"], swapped[1]["order"] = swapped[1]["order"], swapped[0]["order"]
+    after = await ok(await client.patch(url, json={"stages": swapped}, headers=org.admin.h))
+    assert [s["id"] for s in after["stages"]][:2] == [p["stages"][1]["id"], p["stages"][0]["id"]]
+    # some with an order, some without: refused, nothing written
+    before = await snapshot(client, db, org, [f"{API}/{p['id']}"])
+    half = [dict(s) for s in after["stages"]]
+    del half[2]["order"]
+    assert "stages" in problem(await client.patch(url, json={"stages": half}, headers=org.admin.h),
+                               422)["errors"][0]["field"]
+    assert await snapshot(client, db, org, [f"{API}/{p['id']}"]) == before
+    # the company-stage list takes order values the same way
+    company = await ok(await client.get(f"{V1}/company-stages", headers=org.admin.h))
+    n = len(company["stages"])
+    reversed_by_order = [{"id": s["id"], "name": s["name"], "order": n - i} for i, s in enumerate(company["stages"])]
+    back = await ok(await client.patch(f"{V1}/company-stages", json={"stages": reversed_by_order},
+                                       headers=org.admin.h))
+    assert [s["id"] for s in back["stages"]] == [s["id"] for s in reversed(company["stages"])]

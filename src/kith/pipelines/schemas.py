@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from kith.records.schemas import RecordId, Strict
 
@@ -24,15 +25,34 @@ class StageIn(Strict):
         default=None, description="A deal staying longer than this is rotting. Default: unchanged, or the org's.")
     outcome: Outcome | None = Field(default=None, description=(
         "won | lost: moving a deal here closes it so. At most one of each per pipeline."))
+    order: Annotated[int, Field(ge=0, le=10_000)] | None = Field(default=None, description=(
+        "Optional position, as GET returns it: when every stage has one, the stages are put in this order "
+        "(equal values keep the list's order); otherwise the list's order decides."))
 
 
 class CompanyStageIn(Strict):
     id: RecordId | None = Field(default=None, description="An existing company stage (kept or renamed); leave out to "
                                                   "create one.")
     name: StageName
+    order: Annotated[int, Field(ge=0, le=10_000)] | None = Field(default=None, description=(
+        "Optional position, as GET returns it: when every stage has one, the stages are put in this order."))
 
 
-Stages = Annotated[list[StageIn], Field(min_length=1, max_length=50)]
+def by_order(items: list[Any]) -> list[Any]:
+    """A stage list in its ``order`` values' order when every item has one (a stable sort: equal
+    values keep the list's order); as given when none has. Some but not all: a 422 naming the first
+    item without one, since half an ordering cannot be read either way."""
+    given = [i.order is not None for i in items]
+    if not any(given):
+        return items
+    if not all(given):
+        missing = given.index(False)
+        raise PydanticCustomError("order_partial", "give every stage an order, or none (stage {index} has none)",
+                                  {"index": missing})
+    return sorted(items, key=lambda i: i.order)
+
+
+Stages = Annotated[list[StageIn], Field(min_length=1, max_length=50), AfterValidator(by_order)]
 Targets = Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=40)]],
                     Field(max_length=50)]
 
@@ -62,7 +82,7 @@ class StagesPatch(Strict):
 
 
 class CompanyStagesPatch(Strict):
-    stages: Annotated[list[CompanyStageIn], Field(min_length=1, max_length=50)]
+    stages: Annotated[list[CompanyStageIn], Field(min_length=1, max_length=50), AfterValidator(by_order)]
     move_companies_to: Targets = Field(default={}, description=(
         "{deleted stage id: kept stage id}: the stage companies of a deleted stage get. Required for every "
         "deleted stage some company is in."))

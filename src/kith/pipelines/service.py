@@ -120,7 +120,7 @@ async def _record(uow: UnitOfWork, actor: Actor, type_: str, pipeline_id: str, d
 
 async def create_pipeline(uow: UnitOfWork, actor: Actor, cmd: PipelineCreate) -> Pipeline:
     require(actor, "pipeline:manage")
-    given = ([s.model_dump() for s in cmd.stages] if cmd.stages else
+    given = ([s.model_dump(exclude={"order"}) for s in cmd.stages] if cmd.stages else
              [{"id": None, "name": n, "probability": p, "rot_period_days": None, "outcome": DEFAULT_OUTCOMES.get(n)}
               for n, p in DEFAULT_DEAL_STAGES])
     async with uow.transaction(write=True):
@@ -216,8 +216,8 @@ async def replace_stages(uow: UnitOfWork, actor: Actor, pipeline_id: str, cmd: S
     async with uow.transaction(write=True):
         p = await _load(uow, actor.org_id, pipeline_id, lock=True)
         _check_version(p, expected_version)
-        plan = model.plan(p["stages"], [s.model_dump() for s in cmd.stages], cmd.move_deals_to, kind="deal",
-                          targets_field="move_deals_to")
+        given = [s.model_dump(exclude={"order"}) for s in cmd.stages]  # order: applied by the schema
+        plan = model.plan(p["stages"], given, cmd.move_deals_to, kind="deal", targets_field="move_deals_to")
         held = await _deals_per_stage(uow, actor.org_id, plan.delete)
         model.missing_targets(plan, held, "move_deals_to", "deals")
         incoming = {s["id"]: s for s in plan.keep}
@@ -320,7 +320,7 @@ async def replace_company_stages(uow: UnitOfWork, actor: Actor, cmd: CompanyStag
     async with uow.transaction(write=True):
         p = await _load(uow, actor.org_id, await _company_pipeline_id(uow, actor.org_id), "company", lock=True)
         _check_version(p, expected_version)
-        plan = model.plan(p["stages"], [s.model_dump() for s in cmd.stages], cmd.move_companies_to,
+        plan = model.plan(p["stages"], [s.model_dump(exclude={"order"}) for s in cmd.stages], cmd.move_companies_to,
                           kind="company", targets_field="move_companies_to")
         names = {s["id"]: s["name"] for s in p["stages"]}
         used = await _companies_per_stage(uow, actor.org_id, [names[i] for i in plan.delete])

@@ -106,5 +106,10 @@ async def running(db: Database, settings: Settings) -> AsyncIterator[Worker]:
         yield worker
     finally:
         worker.stop()
+        # asyncio.wait neither raises on time-out nor swallows a cancellation (wait_for may, on 3.11);
+        # a worker still busy after 10 s is cancelled, and its error (if any) surfaces here.
+        done, _ = await asyncio.wait({task}, timeout=10)
+        if not done:
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+            await task

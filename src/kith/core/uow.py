@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
 
 from kith.core import clock, ids
-from kith.core.db import Database, Prepared, Row, prepared_insert, run_async, run_sync
+from kith.core.db import Database, PgWork, Prepared, Row, prepared_insert, run_sync
 from kith.core.errors import Conflict
 from kith.core.events import EVENT_TYPES, event_refs, events
 
@@ -40,6 +40,7 @@ class UnitOfWork:
         self.db = db
         self._conn: AsyncConnection | None = None
         self._inline: sa.Connection | None = None  # SQLite: statements run in this thread
+        self._pg: PgWork | None = None  # PostgreSQL: statements run on psycopg's connection
         self._write = False
         self._after_commit: list[AfterCommit] = []
         self._events: list[dict[str, Any]] = []
@@ -50,7 +51,16 @@ class UnitOfWork:
     def conn(self) -> AsyncConnection:
         if self._conn is None:
             raise RuntimeError("no transaction open: use `async with uow.transaction():`")
+        if self._pg is not None and not self._pg.ready:
+            raise RuntimeError("statements are waiting to be sent: use `await uow.connection()`")
         return self._conn
+
+    async def connection(self) -> AsyncConnection:
+        """The transaction's connection, for work on it directly (COPY): on PostgreSQL, what waits
+        to be sent (BEGIN, deferred writes) is sent first, so that work lands in order."""
+        if self._pg is not None:
+            await self._pg.flush()
+        return self.conn
 
     @property
     def is_open(self) -> bool:
@@ -80,11 +90,18 @@ class UnitOfWork:
                     await self.flush_events()
                     await self._before_commit()
             else:
-                async with self.db.connect(write=write, autocommit=autocommit and not write) as conn:
-                    self._conn = conn
-                    yield self
-                    await self.flush_events()
-                    await self._before_commit()
+                async with self.db.connect_work(write=write, autocommit=autocommit and not write) as work:
+                    self._pg, self._conn = work, work.conn
+                    try:
+                        yield self
+                        await self.flush_events()
+                        await self._before_commit()
+                        await work.commit()
+                    except BaseException:
+                        await work.rollback()
+                        raise
+                    finally:
+                        self._pg = None
         except IntegrityError as exc:
             self._after_commit = []
             raise Conflict(_integrity_detail(exc)) from exc
@@ -112,16 +129,20 @@ class UnitOfWork:
         if self._inline is not None:
             inline: sa.CursorResult[Any] = self._inline.execute(stmt, params)
             return inline
+        if self._pg is not None:
+            await self._pg.flush()
         result: sa.CursorResult[Any] = await self.conn.execute(stmt, params)
         return result
 
     # --- prepared statements on the driver (kith.core.db.Prepared): the hot paths ---------------
 
     async def _run(self, prepared: Prepared, values: Mapping[str, Any] | None,
-                   many: Sequence[Mapping[str, Any]] | None = None) -> tuple[list[Row], int]:
+                   many: Sequence[Mapping[str, Any]] | None = None, *, defer: bool = False) -> tuple[list[Row], int]:
         if self._inline is not None:
             return run_sync(self._inline, prepared, values, many=many)
-        return await run_async(self.conn, prepared, values, many=many)
+        if self._pg is None:
+            raise RuntimeError("no transaction open: use `async with uow.transaction():`")
+        return await self._pg.run(prepared, values, many=many, defer=defer)
 
     async def rows(self, prepared: Prepared, values: Mapping[str, Any] | None = None) -> list[Row]:
         """The rows of a prepared SELECT, as dicts. Sees this transaction's buffered events only
@@ -136,15 +157,22 @@ class UnitOfWork:
         """Run a prepared INSERT/UPDATE/DELETE; the rowcount."""
         return (await self._run(prepared, values))[1]
 
+    async def send(self, prepared: Prepared, values: Mapping[str, Any] | None = None) -> None:
+        """Run a prepared statement whose result nobody reads (a write, a NOTIFY): in a PostgreSQL
+        write it waits and goes with the transaction's next statement or its COMMIT, in order
+        (``kith.core.db.PgWork``); its error, if any, is raised there."""
+        await self._run(prepared, values, defer=True)
+
     async def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert ``rows`` (all with the same keys) into ``table`` through the driver."""
+        """Insert ``rows`` (all with the same keys) into ``table`` through the driver. On
+        PostgreSQL it goes with the transaction's next statement or its COMMIT (``send``)."""
         if not rows:
             return
         prepared = prepared_insert(table, rows[0].keys())
         if len(rows) == 1:
-            await self._run(prepared, rows[0])
+            await self._run(prepared, rows[0], defer=True)
         else:
-            await self._run(prepared, None, many=rows)
+            await self._run(prepared, None, many=rows, defer=True)
 
     # --- events ------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ async def insert(uow: UnitOfWork, table: sa.Table, rows: Sequence[Mapping[str, A
 async def copy(uow: UnitOfWork, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """``COPY table (keys) FROM STDIN`` in the unit of work's transaction (PostgreSQL only)."""
     keys = tuple(rows[0].keys())
-    conn = uow.conn
+    conn = await uow.connection()  # BEGIN and writes still waiting go first (kith.core.db.PgWork)
     dialect = conn.dialect
     binds = prepared_insert(table, keys).compiled(dialect).binds  # (column, bind processor), insert order
     names = [name for name, _ in binds]

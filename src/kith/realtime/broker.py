@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from kith.auth.model import Actor
 from kith.core import clock
 from kith.core import uow as uow_module
-from kith.core.db import Database
+from kith.core.db import Database, Prepared
 from kith.core.outbox import floor_id
 from kith.core.uow import UnitOfWork
 from kith.realtime import repo, sse
@@ -335,12 +335,16 @@ async def _wake_local() -> None:
         broker.wake()
 
 
+_NOTIFY = Prepared(sa.select(sa.func.pg_notify(sa.bindparam("channel", type_=sa.String),
+                                               sa.bindparam("payload", type_=sa.String))))
+
+
 async def announce(uow: UnitOfWork) -> None:
     """Before a write transaction with events commits: NOTIFY other processes (PostgreSQL delivers
     it only if the commit succeeds) and wake this process's brokers once it has committed."""
     if uow.backend == "postgresql":
-        for org_id in sorted({e["org_id"] for e in uow.recorded}):
-            await uow.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, org_id)))
+        for org_id in sorted({e["org_id"] for e in uow.recorded}):  # sent with the COMMIT
+            await uow.send(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": org_id})
     if _BROKERS:
         uow.after_commit(_wake_local)
 

@@ -4,6 +4,9 @@
 
 Default size (``--scale 1``): 1,000,000 contacts, 200,000 companies, 300,000 deals, 2,000,000
 activities, 100,000 leads, owned by ~50 sales reps under 5 managers; ``--scale 0.01`` is a hundredth.
+Each deal also gets the stage history the live system keeps for analytics (``kith.analytics.moves``):
+its ``deal_stage_moves`` rows (a creation row, then one per move along the open stages up to where
+it stands, and into its won/lost stage if closed) and its ``deal_stages_reached`` row.
 The same ``--seed`` and scale give the same records (ids, names, emails, amounts, times: everything
 but the org's and users' own ids, which ``kith init`` draws): every table has its own seeded random
 stream and all times count back from a fixed anchor (2026-11-30 UTC), never from the clock.
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import dbkit
+from kith.analytics.moves import join_stages
 from kith.core import clock
 
 ANCHOR = datetime(2026, 11, 30, tzinfo=UTC)  # "now" of every generated record: fixed, so runs repeat
@@ -301,6 +305,76 @@ def deal_chunks(org: Org, n: int, contacts: Sequence[str], companies: Sequence[s
         yield rows
 
 
+MOVE_COLUMNS = ("org_id", "id", "deal_id", "pipeline_id", "from_stage_id", "to_stage_id", "moved_at", "owner_id",
+                "deal_created_at")
+REACHED_COLUMNS = ("org_id", "deal_id", "stage_ids")
+
+
+def _as_time(v: Any) -> datetime:
+    """A timestamp read back from either backend (SQLite hands back text)."""
+    return v if isinstance(v, datetime) else datetime.fromisoformat(v).replace(tzinfo=UTC)
+
+
+def deal_histories(org: Org, seed: int) -> Iterator[tuple[tuple[Any, ...], list[str], list[datetime]]]:
+    """Per generated deal (id order): its row (id, stage_id, status, owner_id, created_at, closed_at)
+    as stored, the stages it went through (the first its creation stage, the last its current one)
+    and when it entered each. Open and abandoned deals came up the open stages to where they stand;
+    won and lost ones up to a random open stage, then into their outcome stage. Most start in the
+    first open stage, the rest further in; the moves fall between creation and closing, the last
+    one at closing (open deals: within 120 days, before the anchor). Its own random stream: the
+    deals' rows are untouched."""
+    rnd = stream(seed, "deal_stage_moves")
+    open_ids = [s["id"] for s in org.stages if s["outcome"] is None]
+    where = {sid: i for i, sid in enumerate(open_ids)}
+    with dbkit.connect(org.url) as conn:
+        deals = list(conn.execute(_q(org.backend, "SELECT id, stage_id, status, owner_id, created_at, closed_at "
+                                                  "FROM deals WHERE org_id = ? ORDER BY id"), (org.org_id,)))
+    for row in deals:
+        _, stage_id, status, _, created, closed = row
+        top = where[stage_id] if stage_id in where else rnd.randrange(len(open_ids))
+        first = 0 if rnd.random() < 0.8 else rnd.randint(0, top)
+        path = open_ids[first:top + 1] + ([stage_id] if stage_id not in where else [])
+        start = _as_time(created)
+        end = _as_time(closed) if closed is not None else min(start + timedelta(days=120), ANCHOR)
+        span = max((end - start).total_seconds(), 1.0)
+        times = [start, *sorted(start + timedelta(seconds=rnd.random() * span) for _ in path[1:])]
+        if closed is not None and len(times) > 1:
+            times[-1] = end  # it went into its outcome stage when it closed
+        yield row, path, times
+
+
+def move_chunks(org: Org, seed: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The ``deal_stage_moves`` rows of ``deal_histories``: as ``moves.record_created`` names a
+    creation row without a ``deal.created`` event (``dsm_<deal id>``), the moves with event-like ids."""
+    rnd, b = stream(seed, "deal_stage_move_ids"), org.backend
+    rows: list[tuple[Any, ...]] = []
+    for (deal_id, _, _, owner, created, _), path, times in deal_histories(org, seed):
+        created_at = ts(b, _as_time(created))
+        rows.append((org.org_id, f"dsm_{deal_id}", deal_id, org.pipeline_id, None, path[0], created_at, owner,
+                     created_at))
+        for a, to, at in zip(path, path[1:], times[1:], strict=False):
+            rows.append((org.org_id, dbkit.fast_id("evt", at, rnd), deal_id, org.pipeline_id, a, to, ts(b, at),
+                         owner, created_at))
+        if len(rows) >= CHUNK:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+def reached_chunks(org: Org, seed: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The ``deal_stages_reached`` row of each deal that moved (``moves._add_reached``)."""
+    rows: list[tuple[Any, ...]] = []
+    for (deal_id, *_), path, _ in deal_histories(org, seed):
+        if len(path) > 1:
+            rows.append((org.org_id, deal_id, join_stages(path)))
+        if len(rows) >= CHUNK:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
 ACTIVITY_COLUMNS = ("org_id", "id", "type", "contact_id", "deal_id", "actor_id", "assignee_id", "subject", "body",
                     "outcome", "channel", "direction", "occurred_at", "due_at", "completed_at", "metadata",
                     "created_at", "updated_at", "version")
@@ -393,7 +467,12 @@ def generate(url: str, scale: float, seed: int) -> dict[str, Any]:
     phase(org, "contact_companies", links, lambda: link_chunks(org, contacts, companies, seed), LINK_COLUMNS,
           timings=timings)
     phase(org, "deals", want["deals"], lambda: deal_chunks(org, want["deals"], contacts, companies, seed),
-          DEAL_COLUMNS, timings=timings)
+          DEAL_COLUMNS, also_empty=("deal_stages_reached", "deal_stage_moves"), timings=timings)
+    histories = [(len(path), len(path) > 1) for _, path, _ in deal_histories(org, seed)]  # a dry pass: the counts
+    phase(org, "deal_stage_moves", sum(n for n, _ in histories), lambda: move_chunks(org, seed), MOVE_COLUMNS,
+          also_empty=("deal_stages_reached",), timings=timings)
+    phase(org, "deal_stages_reached", sum(moved for _, moved in histories), lambda: reached_chunks(org, seed),
+          REACHED_COLUMNS, timings=timings)
     deals = ids(url, "deals", org.org_id)
     phase(org, "activities", want["activities"],
           lambda: activity_chunks(org, want["activities"], contacts, deals, seed), ACTIVITY_COLUMNS, timings=timings)
@@ -401,7 +480,8 @@ def generate(url: str, scale: float, seed: int) -> dict[str, Any]:
           timings=timings)
     if org.backend == "postgresql":
         dbkit.analyze(url)  # what autovacuum would have done by now; keeps plans deterministic
-    counts = {t: count(url, t, org.org_id) for t in (*SIZES, "contact_companies")}
+    counts = {t: count(url, t, org.org_id) for t in (*SIZES, "contact_companies", "deal_stage_moves",
+                                                     "deal_stages_reached")}
     return {"org_id": org.org_id, "admin_email": ADMIN_EMAIL, "counts": counts, "seconds": timings,
             "total_seconds": time.perf_counter() - t0, "hot_contacts": contacts[:HOT_CONTACTS],
             "digest": digest(url, org.org_id)}
@@ -414,6 +494,7 @@ DIGEST_COLUMNS = {
     "activities": "id, type, contact_id, deal_id, subject, occurred_at, due_at, completed_at",
     "leads": "id, contact_id, title, status, score, external_key, created_at",
     "contact_companies": "contact_id, company_id",
+    "deal_stage_moves": "id, deal_id, moved_at, deal_created_at",  # not the stage ids: Kith drew those
 }
 
 

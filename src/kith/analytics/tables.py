@@ -74,6 +74,11 @@ sa.Index("ix_deals_analytics_cohort", deals.c.org_id, deals.c.pipeline_id, deals
 # the trash is a handful of deals: what deal_stage_moves readers leave out (repo._of_live_deals) (0021)
 sa.Index("ix_deals_analytics_trashed", deals.c.org_id, deals.c.id, sqlite_where=sa.text("deleted_at IS NOT NULL"),
          postgresql_where=sa.text("deleted_at IS NOT NULL"))
+# won/lost over all time (conversion-rates' win_loss): already grouped by (status, lost reason), from
+# the index alone; a window reads ix_deals_analytics_closed. Status before pipeline: SQLite would
+# otherwise take it for the funnel's (org, pipeline) scan, which only the cohort index covers (0023)
+sa.Index("ix_deals_analytics_outcome", deals.c.org_id, deals.c.status, deals.c.pipeline_id, deals.c.lost_reason,
+         deals.c.closed_at, deals.c.owner_id, deals.c.deleted_at, sqlite_where=_live, postgresql_where=_live)
 sa.Index("ix_leads_analytics_converted", leads.c.org_id, leads.c.converted_at)
 # activities per actor over all time: an index-only scan already grouped by actor (0021)
 sa.Index("ix_activities_analytics_actor", activities.c.org_id, activities.c.actor_id, activities.c.occurred_at,
@@ -106,4 +111,26 @@ deal_stage_moves = sa.Table(
     # funnel: the moves of a cohort (deals created in a window), per deal, from the index alone
     sa.Index("ix_deal_stage_moves_cohort", "org_id", "pipeline_id", "deal_created_at", "deal_id", "moved_at",
              "from_stage_id", "to_stage_id", sqlite_where=_moved, postgresql_where=_moved),
+    # all-time transitions: every move of a pipeline already in (from, to) order, so SQLite's GROUP BY
+    # streams instead of sorting every move (0023)
+    sa.Index("ix_deal_stage_moves_pair", "org_id", "pipeline_id", "from_stage_id", "to_stage_id", "deal_id",
+             sqlite_where=_moved, postgresql_where=_moved),
+)
+
+# The stages each deal has been in through its moves, one row per deal that ever moved
+# (``kith.analytics.moves`` keeps it with ``deal_stage_moves``; migration 0023): what the all-time stage
+# funnel reads instead of every move row. Stage ids, not positions, so reordering a pipeline's stages
+# changes nothing here (the report maps ids to the positions they have when it runs); a deleted
+# stage's id stays, as it does in ``deal_stage_moves``.
+deal_stages_reached = sa.Table(
+    "deal_stages_reached",
+    metadata,
+    sa.Column("org_id", sa.String(40), primary_key=True),
+    sa.Column("deal_id", sa.String(64), primary_key=True),
+    # the distinct ``from_stage_id`` / ``to_stage_id`` of the deal's moves (not its creation row),
+    # space-separated, sorted by the commit hook (any order reads the same)
+    sa.Column("stage_ids", sa.Text, nullable=False),
+    # erased with its deal by any path, like deal_stage_moves
+    sa.ForeignKeyConstraint(["org_id", "deal_id"], ["deals.org_id", "deals.id"], ondelete="CASCADE"),
+    sqlite_with_rowid=False,  # the funnel's per-deal lookup reads the primary key's b-tree alone
 )

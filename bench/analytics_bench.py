@@ -9,7 +9,7 @@ Per backend, on a fresh database migrated with Alembic (the real schema and inde
   over two years (in creation order, so their ids follow their creation times as live ones do), in
   USD/EUR/GBP (and 1% JPY, which has no rate), spread over the pipeline's open stages, 20% won and
   15% lost (with a reason), close dates over 18 months; a ``deal.stage-moved`` event per stage a
-  deal left, and the ``deal_stage_moves`` and ``deal_stages_reached`` rows the live system writes
+  deal left, and the ``deal_stage_moves`` rows and ``deals.stages_reached`` the live system writes
   with them (creation row included); a third as many leads (a quarter converted) and as many
   activities as deals. Rows go in with SQLAlchemy Core executemany, then
   ``ANALYZE`` (PostgreSQL: ``VACUUM ANALYZE``).
@@ -43,7 +43,7 @@ from psycopg import sql as pgsql
 from kith.activities.tables import activities
 from kith.analytics import moves, service
 from kith.analytics.repo import Scope
-from kith.analytics.tables import currency_rates, deal_stage_moves, deal_stages_reached
+from kith.analytics.tables import currency_rates, deal_stage_moves
 from kith.auth.model import Actor
 from kith.core import ids, migrate
 from kith.core.db import Database, sync_url
@@ -70,15 +70,14 @@ def _at(rnd: random.Random, after: datetime | None = None) -> datetime:
 
 def rows(org_id: str, owners: list[str], stage_rows: list[dict[str, Any]], pipeline_id: str, n: int
          ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """(table name, batch of rows) for deals, their stage-move events, ``deal_stage_moves`` and
-    ``deal_stages_reached`` rows, leads and activities."""
+    """(table name, batch of rows) for deals (``stages_reached`` included), their stage-move events,
+    ``deal_stage_moves`` rows, leads and activities."""
     rnd = random.Random(6)
     open_stages = [s for s in stage_rows if s["outcome"] is None]
     outcome = {s["outcome"]: s for s in stage_rows if s["outcome"]}
     deal_batch: list[dict[str, Any]] = []
     event_batch: list[dict[str, Any]] = []
     move_batch: list[dict[str, Any]] = []
-    reached_batch: list[dict[str, Any]] = []
     # made in creation order, as the live system makes them: deal ids (time-ordered) follow created_at
     created_times = sorted(_at(rnd) for _ in range(n))
     for i, created in enumerate(created_times):
@@ -100,6 +99,8 @@ def rows(org_id: str, owners: list[str], stage_rows: list[dict[str, Any]], pipel
             "custom_fields": {}, "created_at": created, "updated_at": closed or created, "version": 1})
         path = [s["id"] for s in open_stages[:reached + 1]] + ([stage["id"]] if status != "open" else [])
         deal = deal_batch[-1]
+        # the stages its moves left or entered (moves._add_reached); NULL if it never moved
+        deal["stages_reached"] = moves.join_stages(path) if len(path) > 1 else None
         move_batch.append(moves.move_row(org_id, ids.new("evt"), deal, None, path[0], created))
         for a, b in zip(path, path[1:], strict=False):
             event: dict[str, Any] = {
@@ -109,18 +110,14 @@ def rows(org_id: str, owners: list[str], stage_rows: list[dict[str, Any]], pipel
             event_batch.append(event)
             # what kith.analytics.moves writes for the event in the same transaction
             move_batch.append(moves.move_row(org_id, event["id"], deal, a, b, event["occurred_at"]))
-        if len(path) > 1:  # the stages its moves left or entered (moves._add_reached)
-            reached_batch.append({"org_id": org_id, "deal_id": deal_id, "stage_ids": moves.join_stages(path)})
         if len(deal_batch) >= BATCH:
             yield "deals", deal_batch
             yield "events", event_batch
             yield "deal_stage_moves", move_batch
-            yield "deal_stages_reached", reached_batch
-            deal_batch, event_batch, move_batch, reached_batch = [], [], [], []
+            deal_batch, event_batch, move_batch = [], [], []
     yield "deals", deal_batch
     yield "events", event_batch
     yield "deal_stage_moves", move_batch
-    yield "deal_stages_reached", reached_batch
     yield from _leads_and_activities(rnd, org_id, owners, n)
 
 
@@ -158,7 +155,7 @@ def load(url: str, org_id: str, owners: list[str], n: int) -> float:
     from kith.contacts.tables import contacts
 
     tables = {"deals": deals, "events": events, "leads": leads, "activities": activities, "contacts": contacts,
-              "deal_stage_moves": deal_stage_moves, "deal_stages_reached": deal_stages_reached}
+              "deal_stage_moves": deal_stage_moves}
     engine = sa.create_engine(sync_url(url))
     t0 = time.perf_counter()
     try:

@@ -6,7 +6,7 @@ Default size (``--scale 1``): 1,000,000 contacts, 200,000 companies, 300,000 dea
 activities, 100,000 leads, owned by ~50 sales reps under 5 managers; ``--scale 0.01`` is a hundredth.
 Each deal also gets the stage history the live system keeps for analytics (``kith.analytics.moves``):
 its ``deal_stage_moves`` rows (a creation row, then one per move along the open stages up to where
-it stands, and into its won/lost stage if closed) and its ``deal_stages_reached`` row.
+it stands, and into its won/lost stage if closed) and its ``stages_reached``.
 The same ``--seed`` and scale give the same records (ids, names, emails, amounts, times: everything
 but the org's and users' own ids, which ``kith init`` draws): every table has its own seeded random
 stream and all times count back from a fixed anchor (2026-11-30 UTC), never from the clock.
@@ -307,7 +307,6 @@ def deal_chunks(org: Org, n: int, contacts: Sequence[str], companies: Sequence[s
 
 MOVE_COLUMNS = ("org_id", "id", "deal_id", "pipeline_id", "from_stage_id", "to_stage_id", "moved_at", "owner_id",
                 "deal_created_at")
-REACHED_COLUMNS = ("org_id", "deal_id", "stage_ids")
 
 
 def _as_time(v: Any) -> datetime:
@@ -363,16 +362,43 @@ def move_chunks(org: Org, seed: int) -> Iterator[list[tuple[Any, ...]]]:
 
 
 def reached_chunks(org: Org, seed: int) -> Iterator[list[tuple[Any, ...]]]:
-    """The ``deal_stages_reached`` row of each deal that moved (``moves._add_reached``)."""
+    """(stages reached, org id, deal id) of each deal that moved (``moves._add_reached``)."""
     rows: list[tuple[Any, ...]] = []
     for (deal_id, *_), path, _ in deal_histories(org, seed):
         if len(path) > 1:
-            rows.append((org.org_id, deal_id, join_stages(path)))
+            rows.append((join_stages(path), org.org_id, deal_id))
         if len(rows) >= CHUNK:
             yield rows
             rows = []
     if rows:
         yield rows
+
+
+def reached_count(url: str, org_id: str) -> int:
+    with dbkit.connect(url) as conn:
+        sql = "SELECT COUNT(*) FROM deals WHERE org_id = ? AND stages_reached IS NOT NULL"
+        return int(conn.execute(_q(dbkit.backend_of(url), sql), (org_id,)).fetchone()[0])
+
+
+def fill_reached(org: Org, target: int, seed: int, timings: dict[str, float]) -> None:
+    """Set ``deals.stages_reached`` of the deals that moved, as the commit hook would have: an
+    executemany UPDATE per chunk. Idempotent, so an interrupted run just sets them all again."""
+    if reached_count(org.url, org.org_id) == target:
+        log(f"[generate] deals.stages_reached: {target:,} already there")
+        return
+    t0 = time.perf_counter()
+    sql = _q(org.backend, "UPDATE deals SET stages_reached = ? WHERE org_id = ? AND id = ?")
+    with dbkit.connect(org.url) as conn:
+        for rows in reached_chunks(org, seed):
+            if org.backend == "sqlite":  # its connection autocommits each statement otherwise
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            else:
+                conn.cursor().executemany(sql, rows)
+                conn.commit()
+    timings["deals.stages_reached"] = time.perf_counter() - t0
+    log(f"[generate] deals.stages_reached: {target:,} deals in {timings['deals.stages_reached']:.1f}s")
 
 
 ACTIVITY_COLUMNS = ("org_id", "id", "type", "contact_id", "deal_id", "actor_id", "assignee_id", "subject", "body",
@@ -467,12 +493,11 @@ def generate(url: str, scale: float, seed: int) -> dict[str, Any]:
     phase(org, "contact_companies", links, lambda: link_chunks(org, contacts, companies, seed), LINK_COLUMNS,
           timings=timings)
     phase(org, "deals", want["deals"], lambda: deal_chunks(org, want["deals"], contacts, companies, seed),
-          DEAL_COLUMNS, also_empty=("deal_stages_reached", "deal_stage_moves"), timings=timings)
+          DEAL_COLUMNS, also_empty=("deal_stage_moves",), timings=timings)
     histories = [(len(path), len(path) > 1) for _, path, _ in deal_histories(org, seed)]  # a dry pass: the counts
     phase(org, "deal_stage_moves", sum(n for n, _ in histories), lambda: move_chunks(org, seed), MOVE_COLUMNS,
-          also_empty=("deal_stages_reached",), timings=timings)
-    phase(org, "deal_stages_reached", sum(moved for _, moved in histories), lambda: reached_chunks(org, seed),
-          REACHED_COLUMNS, timings=timings)
+          timings=timings)
+    fill_reached(org, sum(moved for _, moved in histories), seed, timings)
     deals = ids(url, "deals", org.org_id)
     phase(org, "activities", want["activities"],
           lambda: activity_chunks(org, want["activities"], contacts, deals, seed), ACTIVITY_COLUMNS, timings=timings)
@@ -480,8 +505,8 @@ def generate(url: str, scale: float, seed: int) -> dict[str, Any]:
           timings=timings)
     if org.backend == "postgresql":
         dbkit.analyze(url)  # what autovacuum would have done by now; keeps plans deterministic
-    counts = {t: count(url, t, org.org_id) for t in (*SIZES, "contact_companies", "deal_stage_moves",
-                                                     "deal_stages_reached")}
+    counts = {t: count(url, t, org.org_id) for t in (*SIZES, "contact_companies", "deal_stage_moves")}
+    counts["deals.stages_reached"] = reached_count(url, org.org_id)
     return {"org_id": org.org_id, "admin_email": ADMIN_EMAIL, "counts": counts, "seconds": timings,
             "total_seconds": time.perf_counter() - t0, "hot_contacts": contacts[:HOT_CONTACTS],
             "digest": digest(url, org.org_id)}

@@ -1,9 +1,9 @@
-"""The all-time stage funnel reads ``deal_stages_reached`` (kith.analytics.moves keeps it, migration
-0023 backfills it): after every path that moves a deal — move-stage, won / lost / reopen, a stage
-deleted with a target, lead conversion, imports with and without events, erasing and trashing —
-each deal's row is the set of stages of its move rows in ``deal_stage_moves``, and the funnel it
-gives equals the one worked out from every move row (``repo.funnel_from_moves``), before and after
-the stages are reordered."""
+"""The all-time stage funnel reads ``deals.stages_reached`` (kith.analytics.moves keeps it; migration
+0023 backfilled the ``deal_stages_reached`` table, 0024 moved it onto the deal): after every path
+that moves a deal — move-stage, won / lost / reopen, a stage deleted with a target, lead conversion,
+imports with and without events, erasing and trashing — each deal's value is the set of stages of
+its move rows in ``deal_stage_moves``, and the funnel it gives equals the one worked out from every
+move row (``repo.funnel_from_moves``), before and after the stages are reordered."""
 
 from __future__ import annotations
 
@@ -17,27 +17,37 @@ from alembic import command
 
 from kith.analytics import repo
 from kith.analytics.repo import Scope
-from kith.analytics.tables import deal_stage_moves, deal_stages_reached
+from kith.analytics.tables import deal_stage_moves
 from kith.core.db import Database
 from kith.core.migrate import alembic_config
 from kith.core.uow import UnitOfWork
+from kith.deals.tables import deals
 from kith.imports import model as import_model
 from tests.api.deal_support import V1, deal, ok, pipeline, stage_named, verb
 from tests.api.test_imports import csv_bytes, run
 from tests.conftest import Org
 
-m, r = deal_stage_moves.c, deal_stages_reached.c
+m, d = deal_stage_moves.c, deals.c
+# 0023's table, as a downgrade to 0023 leaves it
+_old_reached = sa.table("deal_stages_reached", sa.column("deal_id"), sa.column("stage_ids"))
 
 
 async def reached(db: Database) -> dict[str, set[str]]:
-    """deal id → its stages in ``deal_stages_reached``."""
+    """deal id → its ``stages_reached``, for the deals (live or trashed) that have one."""
     async with db.engine.connect() as conn:
-        return {x.deal_id: set(x.stage_ids.split()) for x in await conn.execute(sa.select(deal_stages_reached))}
+        q = sa.select(d.id, d.stages_reached).where(d.stages_reached.is_not(None))
+        return {x.id: set(x.stages_reached.split()) for x in await conn.execute(q)}
+
+
+async def reached_in_0023(db: Database) -> dict[str, set[str]]:
+    """deal id → its stages in 0023's ``deal_stages_reached`` table."""
+    async with db.engine.connect() as conn:
+        return {x.deal_id: set(x.stage_ids.split()) for x in await conn.execute(sa.select(_old_reached))}
 
 
 async def consistent(db: Database) -> dict[str, set[str]]:
-    """Each deal's row holds exactly the stages its move rows left or entered; a deal without a move
-    has none. Returns the rows."""
+    """Each deal's ``stages_reached`` holds exactly the stages its move rows left or entered; a deal
+    without a move has none (NULL). Returns them."""
     want: dict[str, set[str]] = {}
     async with db.engine.connect() as conn:
         for x in await conn.execute(sa.select(m.deal_id, m.from_stage_id, m.to_stage_id)
@@ -81,7 +91,7 @@ async def test_moves_won_lost_and_reopen_add_their_stages(client: httpx.AsyncCli
     await ok(await verb(client, org.admin, a["id"], "reopen", {"stage_id": s["qualification"]}))
     b = await deal(client, org.rep)
     await ok(await verb(client, org.admin, b["id"], "lost", {"reason": "price"}))
-    c = await deal(client, org.rep)  # never moved: no row, counted at its current stage
+    c = await deal(client, org.rep)  # never moved: NULL, counted at its current stage
     rows = await consistent(db)
     assert rows[a["id"]] == {s["appointment"], s["proposal"], s["closed won"], s["qualification"]}
     assert rows[b["id"]] == {s["appointment"], s["closed lost"]}
@@ -134,7 +144,7 @@ async def test_a_stage_deleted_with_a_target_adds_the_target(client: httpx.Async
     await funnels(db, org)
 
 
-async def test_lead_conversion_and_imports_start_without_a_row(client: httpx.AsyncClient, db: Database, org: Org,
+async def test_lead_conversion_and_imports_start_without_stages(client: httpx.AsyncClient, db: Database, org: Org,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.api._lead_helpers import new_lead, set_status
 
@@ -154,7 +164,7 @@ async def test_lead_conversion_and_imports_start_without_a_row(client: httpx.Asy
     await funnels(db, org)
 
 
-async def test_trash_keeps_the_row_and_erasing_drops_it(client: httpx.AsyncClient, db: Database, org: Org) -> None:
+async def test_trash_keeps_the_stages_and_erasing_drops_them(client: httpx.AsyncClient, db: Database, org: Org) -> None:
     p = await pipeline(client, org)
     made = await deal(client, org.rep)
     await ok(await verb(client, org.rep, made["id"], "move-stage", {"stage_id": stage_named(p, "negotiation")["id"]}))
@@ -192,7 +202,34 @@ async def test_the_migration_backfills_what_the_hook_wrote(client: httpx.AsyncCl
 
     await db.dispose()
     cfg = alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, cfg, "0023")  # 0024's downgrade refills the table
+    assert await reached_in_0023(db) == written
+    await db.dispose()
     await asyncio.to_thread(command.downgrade, cfg, "0022")
-    await asyncio.to_thread(command.upgrade, cfg, "head")
+    await asyncio.to_thread(command.upgrade, cfg, "0023")  # 0023 backfills the table from the moves
+    assert await reached_in_0023(db) == written
+    await db.dispose()
+    await asyncio.to_thread(command.upgrade, cfg, "head")  # 0024 moves it onto the deals
     assert await consistent(db) == written
     assert await funnels(db, org) == funnel
+
+
+async def test_the_column_stays_out_of_deal_events_exports_and_answers(
+        client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    """``deals.stages_reached`` is analytics' bookkeeping: no event, webhook payload, export or API
+    answer carries it, before or after the deal has moved."""
+    from tests.api.deal_support import events_of
+
+    p = await pipeline(client, org)
+    d = await deal(client, org.rep)
+    moved = await ok(await verb(client, org.rep, d["id"], "move-stage",
+                                {"stage_id": stage_named(p, "proposal")["id"]}))
+    assert (await reached(db))[d["id"]]  # the column is kept…
+    for kind in ("deal.created", "deal.stage-moved"):
+        for e in await events_of(db, kind, d["id"]):
+            assert "stages_reached" not in str(e["data"]), (kind, e["data"])  # …and never shown
+    assert "stages_reached" not in moved
+    got = await ok(await client.get(f"{V1}/deals/{d['id']}", headers=org.rep.h))
+    assert "stages_reached" not in got
+    export = await client.get(f"{V1}/exports", params={"object": "deals", "format": "csv"}, headers=org.admin.h)
+    assert export.status_code == 200 and "stages_reached" not in export.text.splitlines()[0]

@@ -19,11 +19,13 @@ events is an import too large to record one event per row (``kith.imports``): it
 Rows copy the deal's pipeline, owner and creation time (none of which a stage move changes) so the
 report's filters are index range scans on this table.
 
-The same hook keeps ``deal_stages_reached``: per deal that moved, the set of stage ids its moves
-(the rows with a ``from_stage_id``) left or entered, merged with what the row held before, so it is
-always the union over the deal's ``deal_stage_moves`` move rows (migration 0023 backfilled it from
-them). The all-time stage funnel reads one row per deal there instead of every move. Creation rows
-(``record_created`` included) add nothing: the funnel counts a deal's current stage from ``deals``.
+The same hook keeps ``deals.stages_reached``: per deal that moved, the set of stage ids its moves
+(the rows with a ``from_stage_id``) left or entered, merged with what the column held before, so it
+is always the union over the deal's ``deal_stage_moves`` move rows (NULL: no move; migration 0024
+backfilled it). The hook reads the column with the deal it already looks up for a move, and writes
+it only when a move adds a stage. The all-time stage funnel groups the cohort index by it instead
+of reading every move. Creation rows (``record_created`` included) add nothing: the funnel counts a
+deal's current stage from ``deals``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from kith.core.uow import UnitOfWork
 # Deals looked up per statement when a transaction moved many (a stage deleted with its deals):
 # under SQLite's 999 bound parameters, with room for the org id.
 CHUNK = 500
-_DEAL_COLUMNS = ("id", "pipeline_id", "owner_id", "created_at", "stage_id")
+_DEAL_COLUMNS = ("id", "pipeline_id", "owner_id", "created_at", "stage_id", "stages_reached")
 
 
 # kith.deals.tables imports this module (to register the hook), and kith.analytics.tables imports
@@ -58,12 +60,6 @@ def _moves_table() -> sa.Table:
     return deal_stage_moves
 
 
-def _reached_table() -> sa.Table:
-    from kith.analytics.tables import deal_stages_reached
-
-    return deal_stages_reached
-
-
 _ONE_DEAL: list[Prepared] = []
 
 
@@ -74,18 +70,6 @@ def _one_deal() -> Prepared:
         _ONE_DEAL.append(Prepared(sa.select(*(d[c] for c in _DEAL_COLUMNS)).where(
             d.org_id == sa.bindparam("org_id"), d.id == sa.bindparam("deal_id"))))
     return _ONE_DEAL[0]
-
-
-_ONE_REACHED: list[Prepared] = []
-
-
-def _one_reached() -> Prepared:
-    """The stages one deal has reached (the move-stage hot path): a prepared statement."""
-    if not _ONE_REACHED:
-        r = _reached_table().c
-        _ONE_REACHED.append(Prepared(sa.select(r.org_id, r.deal_id, r.stage_ids).where(
-            r.org_id == sa.bindparam("org_id"), r.deal_id == sa.bindparam("deal_id"))))
-    return _ONE_REACHED[0]
 
 
 async def on_commit(uow: UnitOfWork) -> None:
@@ -103,15 +87,16 @@ async def on_commit(uow: UnitOfWork) -> None:
         return
     rows = [row for e in created if (row := _created_row(e)) is not None]
     lookup = [e for e in created if _created_row(e) is None] + moved
+    found: dict[tuple[str, str], Mapping[str, Any]] = {}
     if lookup:
         found = await _deals(uow, lookup)
         rows += [row for e in lookup if (row := _looked_up_row(e, found)) is not None]
     await uow.insert(_moves_table(), rows)
-    await _add_reached(uow, rows)
+    await _add_reached(uow, rows, found)
 
 
 def join_stages(stage_ids: Iterable[str]) -> str:
-    """``deal_stages_reached.stage_ids`` of a set of stage ids: distinct, sorted, space-separated."""
+    """``deals.stages_reached`` of a set of stage ids: distinct, sorted, space-separated."""
     return " ".join(sorted(set(stage_ids)))
 
 
@@ -119,58 +104,37 @@ def split_stages(text: str | None) -> list[str]:
     return text.split() if text else []
 
 
-async def _add_reached(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Merge the stages of the move rows just written into their deals' ``deal_stages_reached``."""
+async def _add_reached(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]],
+                       found: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+    """Merge the stages of the move rows just written into their deals' ``stages_reached``. Every
+    move row comes from an event whose deal ``_deals`` looked up (``found``), column included."""
     new: dict[tuple[str, str], set[str]] = {}
     for r in rows:
         if r["from_stage_id"] is not None:
             new.setdefault((r["org_id"], r["deal_id"]), set()).update((r["from_stage_id"], r["to_stage_id"]))
-    if not new:
-        return
-    had = await _reached(uow, new)
     changed = []
     for key, stages in new.items():
-        old = set(split_stages(had.get(key)))
+        old = set(split_stages(found[key]["stages_reached"]))
         if not stages <= old:
-            changed.append({"org_id": key[0], "deal_id": key[1], "stage_ids": join_stages(stages | old)})
+            changed.append({"b_org_id": key[0], "b_deal_id": key[1], "reached": join_stages(stages | old)})
     if len(changed) == 1:
-        await uow.run(_upsert_reached(uow.backend), changed[0])
+        await uow.send(_set_reached(), changed[0])
     elif changed:
-        await uow.execute(_upsert_reached(uow.backend).stmt, changed)
+        await uow.execute(_set_reached().stmt, changed)
 
 
-_UPSERT_REACHED: dict[str, Prepared] = {}
+_SET_REACHED: list[Prepared] = []
 
 
-def _upsert_reached(backend: str) -> Prepared:
-    """Insert a deal's ``deal_stages_reached`` row or replace its stages: a prepared statement per backend."""
-    if backend not in _UPSERT_REACHED:
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        table = _reached_table()
-        stmt = (postgresql.insert if backend == "postgresql" else sqlite.insert)(table)
-        stmt = stmt.on_conflict_do_update(index_elements=[table.c.org_id, table.c.deal_id],
-                                          set_={"stage_ids": stmt.excluded.stage_ids})
-        _UPSERT_REACHED[backend] = Prepared(stmt, column_keys=("org_id", "deal_id", "stage_ids"))
-    return _UPSERT_REACHED[backend]
-
-
-async def _reached(uow: UnitOfWork, wanted: Mapping[tuple[str, str], object]) -> dict[tuple[str, str], str]:
-    """(org id, deal id) → the deal's ``stage_ids`` now, for the deals that have a row."""
-    if len(wanted) == 1:
-        ((org_id, deal_id),) = wanted
-        row = await uow.row(_one_reached(), {"org_id": org_id, "deal_id": deal_id})
-        return {} if row is None else {(org_id, deal_id): row["stage_ids"]}
-    by_org: dict[str, list[str]] = {}
-    for org_id, deal_id in wanted:
-        by_org.setdefault(org_id, []).append(deal_id)
-    r = _reached_table().c
-    out: dict[tuple[str, str], str] = {}
-    for org_id, deal_ids in by_org.items():
-        for chunk in _chunks(deal_ids):
-            q = sa.select(r.deal_id, r.stage_ids).where(r.org_id == org_id, r.deal_id.in_(chunk))
-            out.update({(org_id, x.deal_id): x.stage_ids for x in await uow.execute(q)})
-    return out
+def _set_reached() -> Prepared:
+    """Set one deal's ``stages_reached``: a prepared statement (the move-stage hot path)."""
+    if not _SET_REACHED:
+        d = _deals_table().c
+        # bind names apart from column names: an executemany of an UPDATE takes those for SET values
+        stmt = (_deals_table().update().where(d.org_id == sa.bindparam("b_org_id"), d.id == sa.bindparam("b_deal_id"))
+                .values(stages_reached=sa.bindparam("reached")))
+        _SET_REACHED.append(Prepared(stmt))
+    return _SET_REACHED[0]
 
 
 def move_row(org_id: str, row_id: str, deal: Mapping[str, Any], from_stage_id: str | None, to_stage_id: str,

@@ -79,6 +79,14 @@ sa.Index("ix_deals_analytics_trashed", deals.c.org_id, deals.c.id, sqlite_where=
 # otherwise take it for the funnel's (org, pipeline) scan, which only the cohort index covers (0023)
 sa.Index("ix_deals_analytics_outcome", deals.c.org_id, deals.c.status, deals.c.pipeline_id, deals.c.lost_reason,
          deals.c.closed_at, deals.c.owner_id, deals.c.deleted_at, sqlite_where=_live, postgresql_where=_live)
+# the all-time funnel: live deals of a pipeline by (stages reached, current stage), so the GROUP BY reads
+# this index alone, already in group order (no per-deal lookup, no sort); status and owner for the
+# filters (0024). ``stages_reached`` (kith.analytics.moves keeps it) holds stage ids, not positions:
+# reordering a pipeline's stages changes no deal, the report maps ids to the positions they have when
+# it runs; a deleted stage's id stays, as it does in ``deal_stage_moves``.
+sa.Index("ix_deals_analytics_reached", deals.c.org_id, deals.c.pipeline_id, deals.c.stages_reached,
+         deals.c.stage_id, deals.c.status, deals.c.owner_id, deals.c.deleted_at,
+         sqlite_where=_live, postgresql_where=_live)
 sa.Index("ix_leads_analytics_converted", leads.c.org_id, leads.c.converted_at)
 # activities per actor over all time: an index-only scan already grouped by actor (0021)
 sa.Index("ix_activities_analytics_actor", activities.c.org_id, activities.c.actor_id, activities.c.occurred_at,
@@ -115,22 +123,4 @@ deal_stage_moves = sa.Table(
     # streams instead of sorting every move (0023)
     sa.Index("ix_deal_stage_moves_pair", "org_id", "pipeline_id", "from_stage_id", "to_stage_id", "deal_id",
              sqlite_where=_moved, postgresql_where=_moved),
-)
-
-# The stages each deal has been in through its moves, one row per deal that ever moved
-# (``kith.analytics.moves`` keeps it with ``deal_stage_moves``; migration 0023): what the all-time stage
-# funnel reads instead of every move row. Stage ids, not positions, so reordering a pipeline's stages
-# changes nothing here (the report maps ids to the positions they have when it runs); a deleted
-# stage's id stays, as it does in ``deal_stage_moves``.
-deal_stages_reached = sa.Table(
-    "deal_stages_reached",
-    metadata,
-    sa.Column("org_id", sa.String(40), primary_key=True),
-    sa.Column("deal_id", sa.String(64), primary_key=True),
-    # the distinct ``from_stage_id`` / ``to_stage_id`` of the deal's moves (not its creation row),
-    # space-separated, sorted by the commit hook (any order reads the same)
-    sa.Column("stage_ids", sa.Text, nullable=False),
-    # erased with its deal by any path, like deal_stage_moves
-    sa.ForeignKeyConstraint(["org_id", "deal_id"], ["deals.org_id", "deals.id"], ondelete="CASCADE"),
-    sqlite_with_rowid=False,  # the funnel's per-deal lookup reads the primary key's b-tree alone
 )

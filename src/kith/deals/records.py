@@ -162,4 +162,6 @@ KIND = crud.Kind(
     not_null=repo.NOT_NULL,
     prepare=prepare,
     label="title",
+    # stages_reached: analytics' own bookkeeping (kith.analytics.moves), not part of a deal's record
+    hidden=frozenset({"org_id", "deleted_at", "stages_reached"}),
 )

@@ -45,6 +45,10 @@ deals = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("deleted_at", UTCDateTime()),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # Analytics' own: the distinct stage ids the deal's moves left or entered, sorted and
+    # space-separated; NULL until it first moves. Kept by the commit hook in kith.analytics.moves
+    # (migration 0024), never written or shown by the deal services.
+    sa.Column("stages_reached", sa.Text),
     sa.ForeignKeyConstraint(["org_id", "stage_id"], ["stages.org_id", "stages.id"]),
     sa.Index("ix_deals_created", "org_id", "created_at", "id", sqlite_where=_live, postgresql_where=_live),
     sa.Index("ix_deals_status", "org_id", "status", "created_at", "id"),

@@ -440,30 +440,6 @@ def run_sync(conn: sa.Connection, prepared: Prepared, values: Mapping[str, Any] 
     return c.rows(dialect, cur.description, cur.fetchall()), cur.rowcount
 
 
-async def run_async(conn: AsyncConnection, prepared: Prepared, values: Mapping[str, Any] | None = None, *,
-                    many: Sequence[Mapping[str, Any]] | None = None) -> tuple[list[Row], int]:
-    """Run on an async (PostgreSQL/psycopg) connection inside its transaction."""
-    dialect = conn.dialect
-    c = prepared.compiled(dialect)
-    fairy = await conn.get_raw_connection()
-    raw: Any = fairy.driver_connection
-    params: Any = c.params_many(many) if many is not None else c.params(values or {})
-    sync = conn.sync_connection
-    if sync is not None and sync.engine.dispatch.before_cursor_execute:
-        _announce(sync, c.sql, params, many is not None)
-    try:
-        async with raw.cursor() as cur:
-            if many is not None:
-                await cur.executemany(c.sql, params)
-                return [], cur.rowcount
-            await cur.execute(c.sql, params)
-            if cur.description is None:
-                return [], cur.rowcount
-            return c.rows(dialect, cur.description, await cur.fetchall()), cur.rowcount
-    except dialect.loaded_dbapi.IntegrityError as exc:
-        raise _integrity(exc, c.sql, params) from exc
-
-
 _PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
 
@@ -520,13 +496,9 @@ class PgWork:
                 if self.ready:
                     await (cur.executemany(c.sql, params) if many is not None else cur.execute(c.sql, params))
                 else:
-                    batch = raw.cursor()
-                    try:
-                        async with raw.pipeline():
-                            await self._send_pending(batch)
-                            await (cur.executemany(c.sql, params) if many is not None else cur.execute(c.sql, params))
-                    finally:
-                        await batch.close()
+                    async with raw.cursor() as batch, raw.pipeline():
+                        await self._send_pending(batch)
+                        await (cur.executemany(c.sql, params) if many is not None else cur.execute(c.sql, params))
                 if many is not None or cur.description is None:
                     return [], cur.rowcount
                 return c.rows(dialect, cur.description, await cur.fetchall()), cur.rowcount

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from kith.auth.access import require
 from kith.auth.model import Actor
@@ -40,6 +41,11 @@ def _stage_out(row: Any) -> dict[str, Any]:
     d = dict(row._mapping)
     return {"id": d["id"], "name": d["name"], "order": d["position"], "probability": d["probability"],
             "rot_period_days": d["rot_period_days"], "outcome": d["outcome"]}
+
+
+def _stage_values(stages: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    """A stage list's items as plain values; ``order`` is left out (the schema already sorted by it)."""
+    return [s.model_dump(exclude={"order"}) for s in stages]
 
 
 async def _stages_of(uow: UnitOfWork, org_id: str, pipeline_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -120,7 +126,7 @@ async def _record(uow: UnitOfWork, actor: Actor, type_: str, pipeline_id: str, d
 
 async def create_pipeline(uow: UnitOfWork, actor: Actor, cmd: PipelineCreate) -> Pipeline:
     require(actor, "pipeline:manage")
-    given = ([s.model_dump(exclude={"order"}) for s in cmd.stages] if cmd.stages else
+    given = (_stage_values(cmd.stages) if cmd.stages else
              [{"id": None, "name": n, "probability": p, "rot_period_days": None, "outcome": DEFAULT_OUTCOMES.get(n)}
               for n, p in DEFAULT_DEAL_STAGES])
     async with uow.transaction(write=True):
@@ -216,8 +222,8 @@ async def replace_stages(uow: UnitOfWork, actor: Actor, pipeline_id: str, cmd: S
     async with uow.transaction(write=True):
         p = await _load(uow, actor.org_id, pipeline_id, lock=True)
         _check_version(p, expected_version)
-        given = [s.model_dump(exclude={"order"}) for s in cmd.stages]  # order: applied by the schema
-        plan = model.plan(p["stages"], given, cmd.move_deals_to, kind="deal", targets_field="move_deals_to")
+        plan = model.plan(p["stages"], _stage_values(cmd.stages), cmd.move_deals_to, kind="deal",
+                          targets_field="move_deals_to")
         held = await _deals_per_stage(uow, actor.org_id, plan.delete)
         model.missing_targets(plan, held, "move_deals_to", "deals")
         incoming = {s["id"]: s for s in plan.keep}
@@ -320,7 +326,7 @@ async def replace_company_stages(uow: UnitOfWork, actor: Actor, cmd: CompanyStag
     async with uow.transaction(write=True):
         p = await _load(uow, actor.org_id, await _company_pipeline_id(uow, actor.org_id), "company", lock=True)
         _check_version(p, expected_version)
-        plan = model.plan(p["stages"], [s.model_dump(exclude={"order"}) for s in cmd.stages], cmd.move_companies_to,
+        plan = model.plan(p["stages"], _stage_values(cmd.stages), cmd.move_companies_to,
                           kind="company", targets_field="move_companies_to")
         names = {s["id"]: s["name"] for s in p["stages"]}
         used = await _companies_per_stage(uow, actor.org_id, [names[i] for i in plan.delete])

@@ -358,7 +358,7 @@ async def move_ticket(uow: UnitOfWork, actor: Actor, ticket_id: str, verb: str, 
 async def ticket_timeline(uow: UnitOfWork, actor: Actor, ticket_id: str, *, limit: int, cursor: str | None) -> Page:
     """The events indexed under the ticket, newest first, in the shared timeline's cursor format.
     Activities carry no ticket link yet (docs/tickets.md), so only events are merged in."""
-    before = timeline.decode(cursor) if cursor is not None else (None, None)  # a bad cursor is a 400 first
+    before = timeline.position(cursor)  # a bad cursor is a 400 first
     async with uow.transaction():
         await access_ticket(uow, actor, ticket_id, "ticket:read")
         return await timeline.page(uow, actor, ticket_id, link=None, limit=limit, before=before)

@@ -60,6 +60,11 @@ def decode(cursor: str) -> tuple[str | None, ActivityKey | None]:
     return (f"evt_{ev}" if ev else None), ((when, f"activity_{act}") if when is not None else None)
 
 
+def position(cursor: str | None) -> tuple[str | None, ActivityKey | None]:
+    """Where a page starts: ``decode(cursor)``, or ``(None, None)`` for the first page."""
+    return decode(cursor) if cursor is not None else (None, None)
+
+
 def encode(event_id: str | None, activity: ActivityKey | None) -> str:
     ev = event_id.split("_", 1)[1] if event_id else ""
     if activity is None:
@@ -144,7 +149,7 @@ async def for_record(uow: UnitOfWork, actor: Actor, kind: crud.Kind, record_id: 
                      cursor: str | None) -> Page:
     t = kind.table
     link = activities_service.RECORD_LINK.get(kind.name)
-    before = decode(cursor) if cursor is not None else (None, None)  # a bad cursor is a 400 before any lookup
+    before = position(cursor)  # a bad cursor is a 400 before any lookup
     async with uow.transaction():
         row = (await uow.execute(_owner_stmt(t), {"org_id": actor.org_id, "record_id": record_id})).first()
         if row is None:

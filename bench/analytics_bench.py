@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/analytics_bench.py [--backend sqlite|postgresql|both] [--deals 300000 | --scale 0.1]
                                               [--quick] [--runs 30] [--plans]
+    .venv/bin/python bench/analytics_bench.py --db sqlite:////tmp/analytics.db   # kept: loaded once, reused
 
-Per backend, on a fresh database migrated with Alembic (the real schema and indexes):
+Per backend, on a fresh database (or, with ``--db``, one kept between runs) migrated with Alembic
+(the real schema and indexes):
 - one org (``kith.orgs.service.create_org``) with its default pipeline, 20 owners;
 - ``--deals`` deals (default 300,000; 20,000 with ``--quick``), generated deterministically: created
   over two years (in creation order, so their ids follow their creation times as live ones do), in
@@ -52,6 +54,7 @@ from kith.core.uow import UnitOfWork
 from kith.deals.tables import deals
 from kith.leads.tables import leads
 from kith.orgs import service as orgs
+from kith.orgs.schemas import ApiKeyCreate
 from kith.pipelines.tables import stages
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -318,9 +321,44 @@ def run_backend(backend: str, n: int, runs: int, show_plans: bool) -> Result | N
             conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
 
 
+async def reuse(url: str) -> Actor:
+    """The admin of the Bench org a previous ``--db`` run loaded, through a fresh API key (the schema
+    is migrated first, so a kept database gets this code's indexes)."""
+    migrate.upgrade(url)
+    db = Database(url)
+    try:
+        uow = UnitOfWork(db)
+        async with uow.transaction():
+            org_id = (await uow.execute(sa.text("SELECT id FROM orgs WHERE name = 'Bench'"))).scalar_one()
+            user_id = (await uow.execute(sa.text("SELECT id FROM users WHERE org_id = :o AND email = :e"),
+                                         {"o": org_id, "e": "admin@bench.test"})).scalar_one()
+        async with uow.transaction(write=True):
+            _, key = await orgs.create_api_key(uow, Actor.system(org_id), user_id, ApiKeyCreate(name="bench"))
+        actor = await orgs.authenticate(db, key)
+        assert isinstance(actor, Actor)
+        return actor
+    finally:
+        await db.dispose()
+
+
+def has_bench_org(url: str) -> bool:
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("orgs"):
+                return False
+            return conn.execute(sa.text("SELECT 1 FROM orgs WHERE name = 'Bench'")).first() is not None
+    finally:
+        engine.dispose()
+
+
 def _run(url: str, n: int, runs: int, show_plans: bool) -> Result:
-    actor, seconds = asyncio.run(setup(url, n))
-    print(f"loaded {n:,} deals (+ events, leads, activities) in {seconds:.1f} s", file=sys.stderr, flush=True)
+    if has_bench_org(url):
+        actor = asyncio.run(reuse(url))
+        print(f"reusing the Bench org of {url} (its deals as loaded before)", file=sys.stderr, flush=True)
+    else:
+        actor, seconds = asyncio.run(setup(url, n))
+        print(f"loaded {n:,} deals (+ events, leads, activities) in {seconds:.1f} s", file=sys.stderr, flush=True)
     if show_plans:
         asyncio.run(plans(url, actor))
     return asyncio.run(measure(url, actor, runs))
@@ -334,11 +372,17 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="20,000 deals, 10 runs")
     ap.add_argument("--plans", action="store_true")
+    ap.add_argument("--db", help="one backend's database URL to keep between runs: loaded on the first run (an "
+                                 "empty SQLite file or PostgreSQL database), reused as it is after that")
     args = ap.parse_args()
     n = args.deals or (round(300_000 * args.scale) if args.scale else 20_000 if args.quick else 300_000)
     runs = args.runs or (10 if args.quick else 30)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
-    results = {b: run_backend(b, n, runs, args.plans) for b in backends}
+    if args.db:
+        backends = ("sqlite" if args.db.startswith("sqlite") else "postgresql",)
+        results: dict[str, Result | None] = {backends[0]: _run(args.db, n, runs, args.plans)}
+    else:
+        results = {b: run_backend(b, n, runs, args.plans) for b in backends}
     print(f"\n### Analytics at {n:,} deals (in-process service calls, {runs} runs; target p95 ≤ {TARGET_MS} ms)\n")
     print("| report | filter | " + " | ".join(f"{b} p50 / p95 ms (cpu p50; raw-driver p50; ratio)" for b in backends)
           + " |")

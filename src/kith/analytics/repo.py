@@ -81,11 +81,19 @@ def epoch(col: Any, backend: str) -> Any:
     return sa.extract("epoch", col)
 
 
-def month_of(col: Any, backend: str) -> Any:
-    """``YYYY-MM`` of a date column."""
+def month_key(col: Any, backend: str) -> Any:
+    """The expected-close month as ``ix_deals_analytics_month`` (migration 0025) keys it, spelled
+    exactly as the index does (constants inline, not bound), so the planner matches the two."""
+    if backend == "sqlite":  # dates are YYYY-MM-DD text
+        return sa.func.substr(col, sa.literal_column("1"), sa.literal_column("7"))
+    return sa.func.date_trunc(sa.literal_column("'month'"), sa.cast(col, sa.DateTime()))
+
+
+def month_label(key: Any, backend: str) -> Any:
+    """``YYYY-MM`` of a :func:`month_key` (PostgreSQL formats each group's key, not each row)."""
     if backend == "sqlite":
-        return sa.func.substr(col, 1, 7)  # SQLite stores dates as YYYY-MM-DD text
-    return sa.func.to_char(col, "YYYY-MM")
+        return key
+    return sa.func.to_char(key, sa.literal_column("'YYYY-MM'"))
 
 
 async def _all(uow: UnitOfWork, q: Any) -> list[dict[str, Any]]:
@@ -140,18 +148,27 @@ async def open_by_stage(uow: UnitOfWork, scope: Scope) -> list[dict[str, Any]]:
 # --- forecast -------------------------------------------------------------------------------------
 
 async def forecast(uow: UnitOfWork, scope: Scope) -> list[dict[str, Any]]:
-    """Open and won deals by (expected-close month, owner, currency, status)."""
-    month = month_of(d.expected_close_date, uow.backend).label("month")
-    q = (sa.select(month, d.owner_id, d.currency, d.status, sa.func.count().label("count"),
+    return await _all(uow, forecast_query(scope, uow.backend))
+
+
+def forecast_query(scope: Scope, backend: str) -> sa.Select[Any]:
+    """Open and won deals by (status, expected-close month, owner, currency): the order of
+    ``ix_deals_analytics_month``, which the GROUP BY reads without sorting. A window also bounds the
+    month, so the scan starts and stops at the window's first and last months."""
+    key = month_key(d.expected_close_date, backend)
+    q = (sa.select(month_label(key, backend).label("month"), d.owner_id, d.currency, d.status,
+                   sa.func.count().label("count"),
                    sa.func.sum(sa.type_coerce(d.amount, sa.BigInteger)).label("value"),
                    sa.func.sum(sa.type_coerce(d.amount, sa.BigInteger) * d.probability).label("weighted"))
          .where(*live_deals(scope), d.status.in_(("open", "won")))
-         .group_by(month, d.owner_id, d.currency, d.status))
+         .group_by(d.status, key, d.owner_id, d.currency))
     if scope.start is not None:
-        q = q.where(d.expected_close_date >= scope.start)
+        q = q.where(key >= month_key(sa.literal(scope.start, sa.Date()), backend),
+                    d.expected_close_date >= scope.start)
     if scope.end is not None:
-        q = q.where(d.expected_close_date <= scope.end)
-    return await _all(uow, q)
+        q = q.where(key <= month_key(sa.literal(scope.end, sa.Date()), backend),
+                    d.expected_close_date <= scope.end)
+    return q
 
 
 # --- rep performance ------------------------------------------------------------------------------

@@ -316,12 +316,16 @@ def is_search_object(name: str | None) -> bool:
     return any(name.endswith("_fts" + s) for s in SHADOW_SUFFIXES)
 
 
+_FORECAST_INDEX = "ix_deals_analytics_month"  # kith.analytics.tables.FORECAST_INDEX (migration 0025)
+
+
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     """Alembic ``include_name`` hook: leave the search index objects out of autogenerate (and
     PostgreSQL's stored ``search_doc`` column, which SQLite has no type for)."""
     if type_ in {"table", "index"}:
-        # Custom field indexes (``ix_cf_…``) are made and dropped with the fields: data, not schema.
-        return not is_search_object(name) and not (name or "").startswith("ix_cf_")
+        # Custom field indexes (``ix_cf_…``) are made and dropped with the fields: data, not schema;
+        # the forecast's per-backend expression index is made by its migration (0025).
+        return not is_search_object(name) and not (name or "").startswith("ix_cf_") and name != _FORECAST_INDEX
     if type_ == "column":
         return name != DOCUMENT_COLUMN
     return True

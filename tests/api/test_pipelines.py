@@ -327,3 +327,22 @@ async def test_the_stages_get_returns_can_be_sent_back_and_their_order_values_re
     back = await ok(await client.patch(f"{V1}/company-stages", json={"stages": reversed_by_order},
                                        headers=org.admin.h))
     assert [s["id"] for s in back["stages"]] == [s["id"] for s in reversed(company["stages"])]
+
+
+async def test_the_company_stages_get_returns_can_be_sent_back_whole(
+        client: httpx.AsyncClient, db: Database, org: Org) -> None:
+    company = await ok(await client.get(f"{V1}/company-stages", headers=org.admin.h))
+    # GET's body, every field included (probability 0, rot and outcome null), sent back: accepted,
+    # the stages unchanged
+    same = await ok(await client.patch(f"{V1}/company-stages", json={"stages": company["stages"]},
+                                       headers=org.admin.h))
+    assert same["stages"] == company["stages"] and same["version"] == company["version"] + 1
+    # the echoed fields change nothing: a company stage cannot be given a probability, rot period or
+    # outcome, and each refusal names its field and writes nothing
+    before = await snapshot(client, db, org, [f"{V1}/company-stages"])
+    for field, value in (("probability", 40), ("rot_period_days", 30), ("outcome", "won")):
+        bad = [dict(s) for s in same["stages"]]
+        bad[1][field] = value
+        err = problem(await client.patch(f"{V1}/company-stages", json={"stages": bad}, headers=org.admin.h), 422)
+        assert err["errors"][0]["field"].endswith(f"stages.1.{field}"), err
+        assert await snapshot(client, db, org, [f"{V1}/company-stages"]) == before

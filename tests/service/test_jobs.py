@@ -15,9 +15,9 @@ from kith.core import clock
 from kith.core.db import Database
 from kith.core.events import events
 from kith.core.uow import UnitOfWork
-from kith.jobs import service
+from kith.jobs import builtin, service
 from kith.jobs.scheduler import Scheduler
-from kith.jobs.tables import job_runs
+from kith.jobs.tables import deal_rot_alerts, job_runs
 from kith.leads.tables import leads
 from kith.notifications.tables import notifications
 from tests.conftest import Org, Persona, problem
@@ -92,6 +92,30 @@ async def test_a_deal_rots_once_per_episode_and_its_owner_is_told(client: httpx.
     flagged = [e.subject_id for e in await events_of(db, "deal.rotting")]
     assert sorted(flagged) == sorted([idle["id"], busy["id"], idle["id"]])
     assert won["id"] not in flagged
+
+
+async def test_a_run_reads_in_batches_and_tells_each_owner_once(client: httpx.AsyncClient, db: Database, org: Org,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(builtin, "BATCH", 2)  # five deals of one owner span three batches
+    with clock.frozen(T0):
+        mine = [await post(client, org.rep, "/deals", {"title": f"Stale {i}"}) for i in range(5)]
+        theirs = await post(client, org.other_rep, "/deals", {"title": "Their stale deal"})
+    first = await run(db, org, "deal-rotting", days(31))
+    assert first["result"] == {"deals_flagged": 6, "deals_rotting": 6}
+    assert sorted(e.subject_id for e in await events_of(db, "deal.rotting")) == \
+        sorted([d["id"] for d in mine] + [theirs["id"]])
+    assert len(await rows(db, sa.select(deal_rot_alerts))) == 6
+    # the rep: one digest for five deals; the other rep: the one deal itself
+    [digest] = await notes_of(db, org.rep.user_id, "deal.rotting")
+    assert digest.title.startswith("5 deals rotting") and digest.subject_id == org.rep.user_id
+    assert digest.data["count"] == 5
+    assert sorted(x["deal_id"] for x in digest.data["deals"]) == sorted(d["id"] for d in mine)
+    assert all(x["days_idle"] == 31 and x["title"].startswith("Stale") for x in digest.data["deals"])
+    [single] = await notes_of(db, org.other_rep.user_id, "deal.rotting")
+    assert single.subject_type == "deal" and single.subject_id == theirs["id"] and "Their stale deal" in single.title
+    # the same episodes the next day: nothing flagged, nobody told again
+    assert (await run(db, org, "deal-rotting", days(32)))["result"] == {"deals_flagged": 0, "deals_rotting": 6}
+    assert len(await notes_of(db, org.rep.user_id, "deal.rotting")) == 1
 
 
 async def test_a_stage_rot_period_overrides_the_org_default(client: httpx.AsyncClient, db: Database,

@@ -4,8 +4,9 @@ with ``ctx.now`` as "now"; each returns a small summary stored in ``job_runs.res
 - ``deal_rotting``: an open deal rots when its last progress — entering its stage, or the newest
   activity logged on it — is older than the stage's ``rot_period_days`` (the org's
   ``rot_period_days`` when the stage has none). Each rot *episode* is flagged once: a
-  ``deal.rotting`` event and a notification to the owner. The episode is identified by the last
-  progress time; once the deal progresses (stage move, activity) and rots again, that is a new one.
+  ``deal.rotting`` event; each owner gets one notification per run (the deal, or a digest of
+  many). The episode is identified by the last progress time; once the deal progresses (stage
+  move, activity) and rots again, that is a new one.
 - ``follow_up_reminders``: at 08:00 in each assignee's timezone (``users.timezone``, else the
   org's, else UTC), one ``task.due`` notification per assignee listing their open tasks due that
   local day or overdue. A reminder not sent by local midnight (worker down) is skipped, not sent at
@@ -19,6 +20,7 @@ with ``ctx.now`` as "now"; each returns a small summary stored in ``job_runs.res
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -55,11 +57,6 @@ OPEN_LEAD_STATUSES = ("new", "contacted", "qualified")
 BATCH = 500
 
 
-def upsert(backend: str, table: sa.Table, keys: list[str], row: dict[str, Any]) -> Any:
-    ins = (pg.insert(table) if backend == "postgresql" else sqlite.insert(table)).values(**row)
-    return ins.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in row.items() if k not in keys})
-
-
 async def _org_setting(uow: UnitOfWork, org_id: str, name: str) -> Any:
     raw = (await uow.execute(sa.select(orgs.c.settings).where(orgs.c.id == org_id))).scalar_one_or_none()
     return (raw or {}).get(name)
@@ -68,6 +65,12 @@ async def _org_setting(uow: UnitOfWork, org_id: str, name: str) -> Any:
 # --- deal rotting --------------------------------------------------------------------------------------
 
 async def deal_rotting(ctx: JobContext) -> dict[str, Any]:
+    """Flag the rot episodes not flagged yet: stale deals are read a stage at a time in keyset batches
+    of ``BATCH``, each batch's flags written as one upsert (events go out as multi-row inserts), and
+    the event loop gets a turn between batches (on SQLite statements run in its thread: reads keep
+    being served while a run flags 200,000 deals). Each owner is told once per run: the deal itself
+    when one of theirs started rotting, else one ``deal.rotting`` digest with the count and the first
+    ``REMINDER_LIST_MAX`` deals (an import of old deals would otherwise leave thousands in one inbox)."""
     uow = ctx.uow
     default_days = int(await _org_setting(uow, ctx.org_id, "rot_period_days") or DEFAULT_ROT_DAYS)
     s, p = stages.c, pipelines.c
@@ -76,18 +79,31 @@ async def deal_rotting(ctx: JobContext) -> dict[str, Any]:
         .join(pipelines, sa.and_(p.org_id == s.org_id, p.id == s.pipeline_id))
         .where(s.org_id == ctx.org_id, p.kind == "deal", s.outcome.is_(None)).order_by(s.id)))
     flagged = checked = 0
+    told: dict[str, list[dict[str, Any]]] = {}  # owner -> the deals flagged for them this run
     for stage in open_stages:
         days = stage.rot_period_days or default_days
-        for deal in await _stale_deals(uow, ctx, stage, ctx.now - timedelta(days=days)):
-            checked += 1
-            flagged += await _flag(uow, ctx, deal, days)
+        after = ""
+        while True:
+            batch = await _stale_deals(uow, ctx, stage, ctx.now - timedelta(days=days), after)
+            if not batch:
+                break
+            checked, after = checked + len(batch), batch[-1].id
+            for deal in await _flag(uow, ctx, batch, days):
+                flagged += 1
+                if deal["owner_id"]:
+                    told.setdefault(deal["owner_id"], []).append(deal)
+            await asyncio.sleep(0)
+            if len(batch) < BATCH:
+                break
+    for owner_id, flags in told.items():
+        await _tell_owner(uow, ctx, owner_id, flags)
     return {"deals_flagged": flagged, "deals_rotting": checked}
 
 
-async def _stale_deals(uow: UnitOfWork, ctx: JobContext, stage: Any, cutoff: datetime) -> list[Any]:
-    """Open deals of the stage that entered it before ``cutoff`` and have no activity since, with
-    the progress time their last flagged episode had (``ix_deals_stage``; the activity checks use
-    ``ix_activities_deal``)."""
+async def _stale_deals(uow: UnitOfWork, ctx: JobContext, stage: Any, cutoff: datetime, after: str) -> list[Any]:
+    """The next ``BATCH`` open deals (by id, after ``after``) of the stage that entered it before
+    ``cutoff`` and have no activity since, with the progress time their last flagged episode had
+    (``ix_deals_stage``; the activity checks use ``ix_activities_deal``)."""
     on_deal = (a.org_id == d.org_id, a.deal_id == d.id, a.deleted_at.is_(None), a.occurred_at <= ctx.now)
     recent = sa.exists().where(*on_deal, a.occurred_at > cutoff)
     last_activity = sa.select(sa.func.max(a.occurred_at)).where(*on_deal).scalar_subquery()
@@ -96,25 +112,46 @@ async def _stale_deals(uow: UnitOfWork, ctx: JobContext, stage: Any, cutoff: dat
                    r.progress_at.label("flagged_progress_at"))
          .outerjoin(deal_rot_alerts, sa.and_(r.org_id == d.org_id, r.deal_id == d.id))
          .where(d.org_id == ctx.org_id, d.pipeline_id == stage.pipeline_id, d.stage_id == stage.id,
-                d.status == "open", d.deleted_at.is_(None), d.stage_changed_at < cutoff, ~recent).order_by(d.id))
+                d.status == "open", d.deleted_at.is_(None), d.stage_changed_at < cutoff, d.id > after, ~recent)
+         .order_by(d.id).limit(BATCH))
     return list(await uow.execute(q))
 
 
-async def _flag(uow: UnitOfWork, ctx: JobContext, deal: Any, days: int) -> int:
-    progress = max(t for t in (deal.stage_changed_at, deal.last_activity_at) if t is not None)
-    if deal.flagged_progress_at == progress and not ctx.force:
-        return 0  # this episode was flagged already
-    await uow.execute(upsert(uow.backend, deal_rot_alerts, ["org_id", "deal_id"], {
-        "org_id": ctx.org_id, "deal_id": deal.id, "progress_at": progress, "alerted_at": ctx.now}))
-    idle = (ctx.now - progress).days
-    data = {"deal_id": deal.id, "owner_id": deal.owner_id, "stage_id": deal.stage_id, "rot_period_days": days,
-            "days_idle": idle, "last_progress_at": progress.isoformat()}
-    await uow.record(ctx.org_id, "deal.rotting", subject_type="deal", subject_id=deal.id, actor_id=None,
-                     actor_type="system", data=data)
-    await notify(uow, ctx.org_id, deal.owner_id, "deal.rotting",
-                 f"Deal rotting: {deal.title} (no progress for {idle} days)", subject_type="deal",
-                 subject_id=deal.id, data=data)
-    return 1
+async def _flag(uow: UnitOfWork, ctx: JobContext, batch: list[Any], days: int) -> list[dict[str, Any]]:
+    """Flag the batch's new episodes: one upsert for their alerts, a ``deal.rotting`` event each."""
+    out: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for deal in batch:
+        progress = max(t for t in (deal.stage_changed_at, deal.last_activity_at) if t is not None)
+        if deal.flagged_progress_at == progress and not ctx.force:
+            continue  # this episode was flagged already
+        alerts.append({"org_id": ctx.org_id, "deal_id": deal.id, "progress_at": progress, "alerted_at": ctx.now})
+        data = {"deal_id": deal.id, "owner_id": deal.owner_id, "stage_id": deal.stage_id, "rot_period_days": days,
+                "days_idle": (ctx.now - progress).days, "last_progress_at": progress.isoformat()}
+        await uow.record(ctx.org_id, "deal.rotting", subject_type="deal", subject_id=deal.id, actor_id=None,
+                         actor_type="system", data=data)
+        out.append({**data, "title": deal.title})
+    if alerts:
+        await uow.execute(_upsert_alerts(uow.backend), alerts)
+    return out
+
+
+def _upsert_alerts(backend: str) -> Any:
+    ins: Any = (sqlite.insert(deal_rot_alerts) if backend == "sqlite" else pg.insert(deal_rot_alerts))
+    return ins.on_conflict_do_update(index_elements=["org_id", "deal_id"], set_={
+        "progress_at": ins.excluded.progress_at, "alerted_at": ins.excluded.alerted_at})
+
+
+async def _tell_owner(uow: UnitOfWork, ctx: JobContext, owner_id: str, flags: list[dict[str, Any]]) -> None:
+    if len(flags) == 1:
+        [one] = flags
+        await notify(uow, ctx.org_id, owner_id, "deal.rotting",
+                     f"Deal rotting: {one['title']} (no progress for {one['days_idle']} days)", subject_type="deal",
+                     subject_id=one["deal_id"], data={k: v for k, v in one.items() if k != "title"})
+        return
+    listed = [{k: f[k] for k in ("deal_id", "title", "stage_id", "days_idle")} for f in flags[:REMINDER_LIST_MAX]]
+    await notify(uow, ctx.org_id, owner_id, "deal.rotting", f"{len(flags)} deals rotting (no recent progress)",
+                 subject_type="user", subject_id=owner_id, data={"count": len(flags), "deals": listed})
 
 
 # --- follow-up reminders ----------------------------------------------------------------------------------
@@ -208,6 +245,7 @@ async def lead_score_decay(ctx: JobContext) -> dict[str, Any]:
                              actor_type="system", refs=(r.contact_id,), data={
                                  "before": {"score": r.score}, "after": {"score": max(r.score - DECAY_POINTS, 0)},
                                  "points": DECAY_POINTS, "inactive_days": INACTIVE_DAYS})
+        await asyncio.sleep(0)  # the event loop's turn between chunks (SQLite runs in its thread)
     return {"leads_decayed": len(rows), "points": DECAY_POINTS}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StrictBool
 from pydantic_core import PydanticCustomError
@@ -36,6 +36,13 @@ class CompanyStageIn(Strict):
     name: StageName
     order: Annotated[int, Field(ge=0, le=10_000)] | None = Field(default=None, description=(
         "Optional position, as GET returns it: when every stage has one, the stages are put in this order."))
+    # GET shows company stages in the deal-stage shape; these echo it back and change nothing
+    probability: Literal[0] | None = Field(default=None, description=(
+        "Read-only: company stages have no probability. GET shows 0; 0 or nothing is accepted back."))
+    rot_period_days: None = Field(default=None, description="Read-only: always null for company stages.")
+    outcome: None = Field(default=None, description="Read-only: always null for company stages.")
+
+    ECHOED: ClassVar[frozenset[str]] = frozenset({"order", "probability", "rot_period_days", "outcome"})
 
 
 def by_order(items: list[Any]) -> list[Any]:

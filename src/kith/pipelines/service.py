@@ -28,7 +28,7 @@ from kith.orgs.schemas import OrgSettings
 from kith.orgs.tables import orgs
 from kith.pipelines import model
 from kith.pipelines.repo import STAGE_OUT
-from kith.pipelines.schemas import CompanyStagesPatch, PipelineCreate, PipelinePatch, StagesPatch
+from kith.pipelines.schemas import CompanyStageIn, CompanyStagesPatch, PipelineCreate, PipelinePatch, StagesPatch
 from kith.pipelines.tables import DEFAULT_DEAL_STAGES, DEFAULT_OUTCOMES, pipelines, stages
 
 Pipeline = dict[str, Any]
@@ -43,9 +43,10 @@ def _stage_out(row: Any) -> dict[str, Any]:
             "rot_period_days": d["rot_period_days"], "outcome": d["outcome"]}
 
 
-def _stage_values(stages: Sequence[BaseModel]) -> list[dict[str, Any]]:
-    """A stage list's items as plain values; ``order`` is left out (the schema already sorted by it)."""
-    return [s.model_dump(exclude={"order"}) for s in stages]
+def _stage_values(stages: Sequence[BaseModel], echoed: frozenset[str] = frozenset({"order"})) -> list[dict[str, Any]]:
+    """A stage list's items as plain values, without the fields that only echo GET: ``order`` (the
+    schema already sorted by it) and, for company stages, the deal-stage fields they do not have."""
+    return [s.model_dump(exclude=set(echoed)) for s in stages]
 
 
 async def _stages_of(uow: UnitOfWork, org_id: str, pipeline_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -326,7 +327,7 @@ async def replace_company_stages(uow: UnitOfWork, actor: Actor, cmd: CompanyStag
     async with uow.transaction(write=True):
         p = await _load(uow, actor.org_id, await _company_pipeline_id(uow, actor.org_id), "company", lock=True)
         _check_version(p, expected_version)
-        plan = model.plan(p["stages"], _stage_values(cmd.stages), cmd.move_companies_to,
+        plan = model.plan(p["stages"], _stage_values(cmd.stages, CompanyStageIn.ECHOED), cmd.move_companies_to,
                           kind="company", targets_field="move_companies_to")
         names = {s["id"]: s["name"] for s in p["stages"]}
         used = await _companies_per_stage(uow, actor.org_id, [names[i] for i in plan.delete])

@@ -80,6 +80,11 @@ class Worker:
                     continue
                 if not busy:
                     await self._sleep(self.settings.worker_poll_seconds)
+                else:
+                    # a backlog keeps the worker busy round after round: give the loop a turn each
+                    # round, else an embedded worker on SQLite (statements in the loop's thread) would
+                    # hold every request until the backlog is gone
+                    await asyncio.sleep(0)
         finally:
             await self.deliverer.aclose()
             await self.automations.aclose()

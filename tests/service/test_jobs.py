@@ -222,8 +222,10 @@ async def scores(db: Database) -> dict[str, int]:
     return {r.id: r.score for r in await rows(db, sa.select(leads.c.id, leads.c.score))}
 
 
-async def test_inactive_leads_lose_score_weekly_down_to_zero(client: httpx.AsyncClient, db: Database,
-                                                             org: Org) -> None:
+@pytest.mark.parametrize("batch", [1, 500])  # 1: every lead its own keyset chunk, none read twice
+async def test_inactive_leads_lose_score_weekly_down_to_zero(client: httpx.AsyncClient, db: Database, org: Org,
+                                                             monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+    monkeypatch.setattr(builtin, "BATCH", batch)
     with clock.frozen(T0):
         quiet, faint, active = [await lead(client, org.rep, s) for s in (25, 5, 50)]
     with clock.frozen(days(10)):

@@ -233,10 +233,10 @@ async def lead_score_decay(ctx: JobContext) -> dict[str, Any]:
     quiet = (~sa.exists().where(*alive, a.lead_id == ld.id), ~sa.exists().where(*alive, a.contact_id == ld.contact_id))
     q = (sa.select(ld.id, ld.contact_id, ld.score)
          .where(ld.org_id == ctx.org_id, ld.status.in_(OPEN_LEAD_STATUSES), ld.score > 0, ld.created_at <= cutoff,
-                *quiet).order_by(ld.id))
-    rows = list(await uow.execute(q))
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start:start + BATCH]
+                *quiet).order_by(ld.id).limit(BATCH))
+    decayed, after = 0, ""
+    while chunk := list(await uow.execute(q.where(ld.id > after))):  # keyset: a decayed lead is not read again
+        decayed, after = decayed + len(chunk), chunk[-1].id
         new_score = sa.case((ld.score > DECAY_POINTS, ld.score - DECAY_POINTS), else_=0)
         await uow.execute(leads.update().where(ld.org_id == ctx.org_id, ld.id.in_([r.id for r in chunk]))
                           .values(score=new_score, updated_at=ctx.now, version=ld.version + 1))
@@ -246,7 +246,7 @@ async def lead_score_decay(ctx: JobContext) -> dict[str, Any]:
                                  "before": {"score": r.score}, "after": {"score": max(r.score - DECAY_POINTS, 0)},
                                  "points": DECAY_POINTS, "inactive_days": INACTIVE_DAYS})
         await asyncio.sleep(0)  # the event loop's turn between chunks (SQLite runs in its thread)
-    return {"leads_decayed": len(rows), "points": DECAY_POINTS}
+    return {"leads_decayed": decayed, "points": DECAY_POINTS}
 
 
 # --- campaign stats, analytics ------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kith.analytics import repo
 from kith.analytics.model import ZERO, Converter
 from kith.analytics.repo import Scope
 from kith.analytics.tables import analytics_snapshots
 from kith.core import clock
+from kith.core.outbox import upsert
 from kith.core.uow import UnitOfWork
 from kith.deals.repo import org_settings
 from kith.deals.tables import deals
@@ -43,7 +43,8 @@ async def take_snapshot(uow: UnitOfWork, org_id: str, day: datetime.date) -> Non
                **await _open(uow, org_id, conv), **await _closed(uow, Scope(org_id, day, day), conv),
                **await _leads(uow, Scope(org_id, day, day))}
         row["missing_rates"] = conv.missing_rates()
-        await uow.execute(_upsert(uow.backend, row))
+        keys = ("org_id", "day")
+        await uow.execute(upsert(uow.backend, analytics_snapshots, keys, [k for k in row if k not in keys]), row)
 
 
 async def _open(uow: UnitOfWork, org_id: str, conv: Converter) -> dict[str, Any]:
@@ -79,10 +80,3 @@ async def _leads(uow: UnitOfWork, scope: Scope) -> dict[str, int]:
                                                  *repo.within(ld.converted_at, scope))
     return {"leads_created": int((await uow.execute(created)).scalar_one()),
             "leads_converted": int((await uow.execute(converted)).scalar_one())}
-
-
-def _upsert(backend: str, row: dict[str, Any]) -> Any:
-    insert = postgresql.insert if backend == "postgresql" else sqlite.insert
-    stmt = insert(analytics_snapshots).values(**row)
-    changed = {k: stmt.excluded[k] for k in row if k not in ("org_id", "day")}
-    return stmt.on_conflict_do_update(index_elements=["org_id", "day"], set_=changed)

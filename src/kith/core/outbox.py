@@ -95,6 +95,13 @@ def insert_ignoring_duplicates(backend: str, table: sa.Table) -> Any:
     return (pg.insert(table) if backend == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
 
 
+def upsert(backend: str, table: sa.Table, keys: Sequence[str], updated: Sequence[str]) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET`` each of ``updated`` to the proposed row's value,
+    for the backend; the rows come with the execution (one, or many for executemany)."""
+    ins = pg.insert(table) if backend == "postgresql" else sqlite.insert(table)
+    return ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in updated})
+
+
 async def ensure_cursor(uow: UnitOfWork, org_id: str, consumer: str, *, window: timedelta = DEFAULT_WINDOW,
                         fresh: bool = False) -> None:
     """Make sure ``consumer`` relays ``org_id``'s events from now on (call inside the write

@@ -26,12 +26,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite
 
 from kith.activities.tables import activities
 from kith.core.db import UTCDateTime
-from kith.core.outbox import insert_ignoring_duplicates
+from kith.core.outbox import insert_ignoring_duplicates, upsert
 from kith.core.uow import UnitOfWork
 from kith.deals.tables import deals
 from kith.jobs.base import JobContext
@@ -138,14 +136,9 @@ async def _flag(uow: UnitOfWork, ctx: JobContext, batch: list[Any], days: int) -
                          actor_type="system", data=data)
         out.append({**data, "title": deal.title})
     if alerts:
-        await uow.execute(_upsert_alerts(uow.backend), alerts)
+        await uow.execute(upsert(uow.backend, deal_rot_alerts, ["org_id", "deal_id"], ["progress_at", "alerted_at"]),
+                          alerts)
     return out
-
-
-def _upsert_alerts(backend: str) -> Any:
-    ins: Any = (sqlite.insert(deal_rot_alerts) if backend == "sqlite" else pg.insert(deal_rot_alerts))
-    return ins.on_conflict_do_update(index_elements=["org_id", "deal_id"], set_={
-        "progress_at": ins.excluded.progress_at, "alerted_at": ins.excluded.alerted_at})
 
 
 async def _tell_owner(uow: UnitOfWork, ctx: JobContext, owner_id: str, flags: list[dict[str, Any]]) -> None:

@@ -22,8 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite
 
 from kith.activities.schemas import ActivityCreate
 from kith.activities.service import log_activity
@@ -32,6 +30,7 @@ from kith.auth.model import Actor
 from kith.contacts.tables import contacts
 from kith.core import clock, ids
 from kith.core.errors import Conflict, Unauthorized, invalid
+from kith.core.outbox import upsert
 from kith.core.uow import UnitOfWork
 from kith.orgs.tables import users
 from kith.telephony import model
@@ -46,11 +45,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 t, c = telephony_calls.c, contacts.c
 
 
-def _upsert(backend: str, table: sa.Table, key: str, row: dict[str, Any]) -> Any:
-    ins = (pg.insert(table) if backend == "postgresql" else sqlite.insert(table)).values(**row)
-    return ins.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in row.items() if k != key})
-
-
 def hook_url(org_id: str) -> str:
     return f"{HOOK_PATH}?org_id={org_id}"
 
@@ -60,8 +54,8 @@ async def rotate_secret(uow: UnitOfWork, actor: Actor) -> dict[str, Any]:
     require(actor, PERMISSION)
     now, secret = clock.now(), f"tlsec_{ids.token(24)}"
     async with uow.transaction(write=True):
-        await uow.execute(_upsert(uow.backend, telephony_secrets, "org_id", {
-            "org_id": actor.org_id, "secret": secret, "created_by": actor.user_id, "created_at": now}))
+        await uow.execute(upsert(uow.backend, telephony_secrets, ["org_id"], ["secret", "created_by", "created_at"]), {
+            "org_id": actor.org_id, "secret": secret, "created_by": actor.user_id, "created_at": now})
         await uow.record(actor.org_id, "telephony.secret-rotated", subject_type="org", subject_id=actor.org_id,
                          actor_id=actor.id, actor_type=actor.kind, data={})
     return {"secret": secret, "created_at": now, "url": hook_url(actor.org_id)}
